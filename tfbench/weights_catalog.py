@@ -216,3 +216,28 @@ for _net, _sha, _size in (
         install_hint="pip install lpips==0.1.4",
         used_by=(f"lpips@{_net}",),
     ))
+
+# ----------------------------------------------------------- 3DMM backend deep3d (user-supplied)
+
+register(WeightsSpec(
+    name="deep3d_recon",
+    filename="deep3d_epoch_20.pth",
+    description="Deep3DFaceRecon_pytorch ResNet-50 coefficient regressor (checkpoints/<name>/epoch_20.pth)",
+    license="research (Deep3DFaceRecon_pytorch; trained with BFM 2009)",
+    source="download",
+    urls=(),
+    used_by=("3dmm backend deep3d",),
+    install_hint="get epoch_20.pth from the Deep3DFaceRecon_pytorch README, then: "
+                 "tfbench weights import deep3d_recon /path/to/epoch_20.pth",
+))
+register(WeightsSpec(
+    name="deep3d_lm3d",
+    filename="similarity_Lm3D_all.mat",
+    description="Deep3DFaceRecon's standard 3D landmarks used to align faces (BFM/similarity_Lm3D_all.mat)",
+    license="research (Deep3DFaceRecon_pytorch)",
+    source="download",
+    urls=(),
+    used_by=("3dmm backend deep3d",),
+    install_hint="copy BFM/similarity_Lm3D_all.mat from Deep3DFaceRecon_pytorch, then: "
+                 "tfbench weights import deep3d_lm3d /path/to/similarity_Lm3D_all.mat",
+))
