@@ -133,7 +133,7 @@ def test_runner_round_trip_keeps_streaming_state_and_records_the_warning(tiny_i3
     assert second.scores_reused == 4 and second.scores_computed == 0
     fvd_first, fvd_second = first.record.metrics["fvd"], second.record.metrics["fvd"]
     assert fvd_first.value is not None and fvd_first.value == pytest.approx(fvd_second.value, rel=1e-12)
-    assert fvd_first.params["windows"] == "first" and fvd_first.params["windows_pred"] == 2
-    assert "only 2 video windows" in fvd_first.params["warning"]
+    assert fvd_first.params["windows"] == "first" and fvd_first.notes["windows_pred"] == 2
+    assert "only 2 video windows" in fvd_first.notes["warning"]
     assert fvd_first.weights["fvd_i3d"]["canonical"] is False
     assert first.record.metrics["psnr"].value > 20

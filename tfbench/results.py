@@ -35,6 +35,7 @@ class MetricResult:
     clips_failed: int
     weights: dict[str, dict] = field(default_factory=dict)
     params: dict = field(default_factory=dict)  # protocol parameters (e.g. min_track_frames)
+    notes: dict = field(default_factory=dict)  # what the aggregate saw (sample counts, warnings); not a protocol choice
 
     @property
     def canonical(self) -> bool:
@@ -123,6 +124,7 @@ _METRIC = {
         "clips_failed": {"type": "integer", "minimum": 0},
         "weights": {"type": "object", "additionalProperties": _WEIGHTS_ENTRY},
         "params": {"type": "object"},
+        "notes": {"type": "object"},
     },
 }
 JSON_SCHEMA = {

@@ -536,6 +536,7 @@ class Runner:
                     clips_failed=len(jobs) - scored[metric.id],
                     weights=weights[metric.id],
                     params={**_jsonable(metric.protocol_params()), **({"evaluator": evaluator} if evaluator else {})},
+                    notes=_jsonable(getattr(metric, "aggregate_notes", {})),
                 )
         failed_clips = sum(1 for row in rows if row["error"] or any(
             not self.cache.has(row["clip_id"], m.id, keys.get(row["clip_id"], {}).get(m.id, "")) for m in self.metrics))
