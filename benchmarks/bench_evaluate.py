@@ -16,7 +16,7 @@ Run: ``python -m benchmarks.bench_evaluate [--clips 4] [--sizes 256,512] [--memo
   not used because Linux carries it over from the forking parent across ``execve``);
   bounded memory means it does not grow with the clip count.
 
-Input: the bundled sample's videos (``tfbench/data/sample_raw``, generated into a temp
+Input: the bundled sample's videos (``tfbench/sample_raw``, generated into a temp
 folder with ``tfbench.samplegen`` when absent), 256x256, and the same upscaled to 512x512
 (bicubic). Predictions are the ground truth blurred (Gaussian, sigma 1.5) and shifted
 by 2 px, so every metric has something to measure. Frames per second count generated
@@ -48,7 +48,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def sample_videos(work: Path) -> list[Path]:
     """The sample's raw mp4 files (generated into ``work`` when the bundle is absent)."""
-    bundled = sorted((REPO / "tfbench" / "data" / "sample_raw").glob("*/video/**/*.mp4"))
+    bundled = sorted((REPO / "tfbench" / "sample_raw").glob("*/video/**/*.mp4"))
     if bundled:
         return bundled
     from tfbench.samplegen import generate

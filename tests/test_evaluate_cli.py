@@ -292,3 +292,23 @@ def test_model_mode_on_the_bundled_sample(tmp_path):
     row = prepared.split("test")[0]
     np.testing.assert_array_equal(read_video(out / "generated" / f"{row['clip_id']}.mp4").frames,
                                   read_video(prepared.clip_path(row)).frames)
+
+
+def test_gt_as_prepared_dataset_records_its_fingerprint_and_split(prepared_sample, tmp_path):
+    import shutil
+
+    test_ids = list(prepared_sample.split("test")["clip_id"])
+    train_id = prepared_sample.split("train")["clip_id"][0]
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    for clip_id in test_ids[:1] + [train_id]:  # one test clip, and one clip of another split
+        shutil.copy(prepared_sample.root / "clips" / f"{clip_id}.mp4", pred / f"{clip_id}.mp4")
+    out = tmp_path / "out"
+    result = _invoke(["--pred", str(pred), "--gt", str(prepared_sample.root / "clips"), "--metrics", "mse", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    record = ResultRecord.load(out / "result.json")
+    assert record.dataset == prepared_sample.name == "sample"
+    assert record.dataset_fingerprint == prepared_sample.fingerprint
+    assert record.metrics["mse"].clips_scored == 1 and record.metrics["mse"].value == 0.0
+    assert any(failure["clip_id"] == train_id and "not in the 'test' split" in failure["error"] for failure in record.failures)
+    assert f"{len(test_ids) - 1} ground-truth clip(s) without a prediction" in record.model_notes

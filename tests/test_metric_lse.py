@@ -245,7 +245,7 @@ def test_runner_scores_a_sample_clip_and_reports_a_short_one(wav2lip_case, tmp_p
     from tfbench.io.video import write_video
 
     install_random_weights("syncnet_v2", wav2lip_case["state"])
-    sample = Path(__file__).resolve().parents[1] / "tfbench/data/sample_raw/W001/video/front/happy/level_2/001.mp4"
+    sample = Path(__file__).resolve().parents[1] / "tfbench/sample_raw/W001/video/front/happy/level_2/001.mp4"
     if not sample.exists():
         pytest.fail(f"bundled sample clip missing: {sample}")
     short = tmp_path / "short.mp4"

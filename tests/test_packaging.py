@@ -48,6 +48,8 @@ def test_wheel_maps_recipes_and_models_into_tfbench(wheel):
     assert "tfbench/models/__init__.py" in names
     assert "tfbench/models/base.py" in names
     assert not any(name.startswith(("recipes/", "models/")) for name in names)
+    bundled = sorted((REPO / "tfbench" / "sample_raw").rglob("*.mp4"))
+    assert bundled and all(f"tfbench/{path.relative_to(REPO / 'tfbench').as_posix()}" in names for path in bundled)
     mapped_subpackages = {n.rsplit("/", 1)[0] for n in names if n.startswith("tfbench/models/") and n.endswith("/__init__.py")}
     for sub in (REPO / "models").iterdir():
         if (sub / "__init__.py").exists():

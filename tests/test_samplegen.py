@@ -1,4 +1,4 @@
-"""The bundled sample (tfbench/data/sample_raw) and its generator tfbench.samplegen."""
+"""The bundled sample (tfbench/sample_raw) and its generator tfbench.samplegen."""
 
 import json
 from pathlib import Path
@@ -11,7 +11,7 @@ from tfbench import samplegen
 from tfbench.io.audio import read_audio
 from tfbench.io.video import probe_video, read_video
 
-SAMPLE = Path(tfbench.__file__).parent / "data" / "sample_raw"
+SAMPLE = Path(tfbench.__file__).parent / "sample_raw"
 CLIPS = samplegen.sample_clips()
 
 
@@ -95,7 +95,7 @@ def test_generation_is_deterministic(regenerated):
 def test_committed_sample_is_what_the_generator_writes(regenerated):
     clip, (first, _), entries = regenerated
     stale = ("the committed sample differs from what tfbench.samplegen generates here: either the "
-             "generator changed (run python -m tfbench.samplegen --out tfbench/data/sample_raw) or "
+             "generator changed (run python -m tfbench.samplegen --out tfbench/sample_raw) or "
              "espeak-ng / dlib / scikit-image / ffmpeg differ from the versions in docs/sample.md")
     fresh = read_video(clip.video_path(first), fps=None).frames
     committed = read_video(clip.video_path(SAMPLE), fps=None).frames

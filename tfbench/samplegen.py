@@ -10,7 +10,7 @@ and ``<speaker>/audio/<emotion>/level_<k>/<nnn>.m4a``), 25 fps, 256x256. The mp4
 same AAC track as the m4a, as MEAD's videos do. ``manifest.json`` lists every clip with its
 sentence, voice and the checks it passed.
 
-Regenerate the committed tree with ``python -m tfbench.samplegen --out tfbench/data/sample_raw``.
+Regenerate the committed tree with ``python -m tfbench.samplegen --out tfbench/sample_raw``.
 Everything is deterministic: the same versions of espeak-ng, dlib, scikit-image and ffmpeg
 give identical decoded frames and audio samples.
 """
@@ -369,7 +369,7 @@ def generate(out: str | Path, only: list[str] | None = None,
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Generate tfbench's synthetic MEAD-layout sample.")
-    parser.add_argument("--out", required=True, help="output folder, e.g. tfbench/data/sample_raw")
+    parser.add_argument("--out", required=True, help="output folder, e.g. tfbench/sample_raw")
     parser.add_argument("--only", nargs="*", help="clip ids to generate (default: all)")
     args = parser.parse_args(argv)
 

@@ -241,3 +241,20 @@ register(WeightsSpec(
     install_hint="copy BFM/similarity_Lm3D_all.mat from Deep3DFaceRecon_pytorch, then: "
                  "tfbench weights import deep3d_lm3d /path/to/similarity_Lm3D_all.mat",
 ))
+
+# ----------------------------------------------------------- AU backend network (user-supplied)
+
+register(WeightsSpec(
+    name="libreface_au",
+    filename="libreface_au_resnet.pt",
+    description="LibreFace AU-intensity ResNet-18 (DISFA, 12 AUs, 0-5), AU_Recognition/weights/resnet.pt",
+    license="USC Research License (non-commercial; libreface package)",
+    source="download",
+    # the Google Drive file libreface 0.2.0 fetches with gdown (id 14qEnWRew2snhdMdOVyqKFJ5rq5VZrfAX);
+    # sha256 not pinned: no machine with internet has verified it
+    urls=("https://drive.usercontent.google.com/download?id=14qEnWRew2snhdMdOVyqKFJ5rq5VZrfAX&export=download&confirm=t",
+          "https://drive.google.com/uc?export=download&id=14qEnWRew2snhdMdOVyqKFJ5rq5VZrfAX"),
+    used_by=("au backend network",),
+    install_hint="tfbench weights download libreface_au, or take LibreFace's AU_Recognition/weights/resnet.pt "
+                 "(the file libreface fetches on first use), then: tfbench weights import libreface_au /path/to/resnet.pt",
+))

@@ -25,8 +25,11 @@ neutral-emotion frames (all frames when it has none), spread = the standard devi
 over all its frames. So 1.0 means "one standard deviation of this speaker's own range
 above its resting face". The statistics are streamed (sums), so memory is constant.
 
-``network`` (a learned DISFA AU-intensity network, as TalkCLIP used) needs user weights
-and is not available in this version: it raises an error naming the fix.
+``network`` is LibreFace's DISFA AU-intensity ResNet-18 (:mod:`tfbench.annotate.au_network`):
+12 AUs (:data:`NETWORK_AU_NAMES`) on the DISFA 0–5 scale, per frame, from the clip's frames;
+it needs the user's ``libreface_au`` weights. :func:`backend_au_names` and
+:func:`backend_au_table` give each backend's AU order (``meta.json`` ``au_names``) and the
+threshold table its TA-MEAD text uses.
 """
 
 from __future__ import annotations
@@ -35,10 +38,22 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tfbench.annotate.au_network import AU_NAMES as NETWORK_AU_NAMES
 from tfbench.annotate.shape import normalise_shapes
 
 AU_NAMES = ("AU1", "AU2", "AU4", "AU5", "AU6", "AU12", "AU15", "AU20", "AU25", "AU26")
 BACKENDS = ("offline", "network")
+_AU_TABLES = {"offline": "au_thresholds.csv", "network": "au_thresholds_network.csv"}
+
+
+def backend_au_names(backend: str) -> tuple[str, ...]:
+    """AU names, in column order, of the ``au``/``au_mean`` columns a backend fills."""
+    return NETWORK_AU_NAMES if backend == "network" else AU_NAMES
+
+
+def backend_au_table(backend: str) -> str:
+    """File name (in ``tfbench/annotate/data``) of the text thresholds for a backend's intensity scale."""
+    return _AU_TABLES[backend]
 
 
 def _distance(shapes: np.ndarray, a: int, b: int) -> np.ndarray:
@@ -107,11 +122,12 @@ class SpeakerAuNormaliser:
 
 
 def require_network_backend() -> None:
-    """The learned AU backend: explain what it needs and that it is not available."""
-    from tfbench.errors import TfbenchError
+    """Load the network backend's weights now, so a missing or wrong file fails before any work."""
+    from tfbench.annotate.au_network import load_model
+    from tfbench.errors import MissingWeightsError
 
-    raise TfbenchError(
-        "The network AU backend (a DISFA-trained AU intensity network such as ME-GraphAU) is not "
-        "implemented in this tfbench version and no weights for it are registered. Use --au offline "
-        "(landmark-geometry estimates normalised per speaker; see docs/datasets/schema.md)."
-    )
+    try:
+        load_model()
+    except MissingWeightsError as error:
+        raise MissingWeightsError(f"{error}\n(--au network needs them; --au offline runs without weights, "
+                                  "see docs/datasets/schema.md)") from error

@@ -61,6 +61,33 @@ def match_folders(pred: Path, gt: Path, audio: Path | None = None):
     return jobs, gt_only
 
 
+def prepared_gt(gt: Path):
+    """The prepared dataset ``gt`` belongs to (its root or its ``clips/`` folder), else None.
+
+    Scoring against a prepared dataset records its name and fingerprint, so such results
+    can enter a leaderboard; a plain folder of videos has no fingerprint.
+    """
+    from tfbench.data import open_prepared
+
+    for root in (gt, gt.parent if gt.name == "clips" else None):
+        if root is not None and (root / "meta.json").exists() and (root / "dataset").is_dir():
+            return open_prepared(root)
+    return None
+
+
+def restrict_to_split(jobs, gt_only: list[str], prepared, split: str):
+    """Keep the jobs and unmatched gt clips of ``split``; a prediction of another split fails."""
+    from tfbench.errors import InputError
+
+    if split not in prepared.splits:
+        raise InputError(f"{prepared.root} has no split {split!r} (splits: {', '.join(prepared.splits)})")
+    wanted = set(prepared.split(split)["clip_id"])
+    for job in jobs:
+        if job.error is None and job.clip_id not in wanted:
+            job.error = f"clip {job.clip_id!r} is not in the {split!r} split of {prepared.root}"
+    return jobs, [clip_id for clip_id in gt_only if clip_id in wanted]
+
+
 def parse_params(items: list[str]) -> dict[str, dict]:
     """``["psnr.max_db=80", "lse_c.min_track_frames=50"]`` -> ``{"psnr": {"max_db": 80}, ...}``; values are JSON or strings."""
     from tfbench.errors import InputError
@@ -232,12 +259,17 @@ def register(app: typer.Typer) -> None:
         gt_only: list[str] = []
         identity = None
         if folder_mode:
-            jobs, gt_only = match_folders(pred, gt, audio)
+            prepared = prepared_gt(gt)
+            jobs, gt_only = match_folders(pred, prepared.root / "clips" if prepared else gt, audio)
+            if prepared is not None:
+                jobs, gt_only = restrict_to_split(jobs, gt_only, prepared, split)
             info = RunInfo(
                 model=name or pred.resolve().name,
-                dataset=dataset_name or gt.resolve().name,
+                dataset=dataset_name or (prepared.name if prepared else gt.resolve().name),
                 split=split,
                 protocol=PRED_VS_GT,
+                dataset_fingerprint=prepared.fingerprint if prepared else None,
+                recipe_version=prepared.meta.get("recipe_version") if prepared else None,
                 model_canonical=True,
                 model_notes=f"{len(gt_only)} ground-truth clip(s) without a prediction were not scored" if gt_only else "",
             )
