@@ -15,7 +15,8 @@ long videos into segments), decoding the video once:
    background still and leaves head motion in the clip, as MEAD preprocessing for
    EAMM/StyleTalk-style methods does.
 3. **landmarks** on the in-memory crops (before encoding, so they do not depend on the
-   encoder), audio checks, log-mel, phonemes; then the 16 kHz PCM wav, the clip mp4 (25 fps
+   encoder) and, when chosen, the learned backends that need the frames (``--tdmm deep3d``,
+   ``--au network``), audio checks, log-mel, phonemes; then the 16 kHz PCM wav, the clip mp4 (25 fps
    H.264 + AAC 16 kHz) and the per-clip cache ``cache/clips/<clip_id>.npz`` are written, each
    atomically, the npz last; ``cache/sources/<source_id>.json`` marks the source finished.
 

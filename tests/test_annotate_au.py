@@ -61,6 +61,7 @@ def test_measures_ignore_pose(neutral_face):
     np.testing.assert_allclose(raw_measures(moved[None]), raw_measures(neutral_face[None]), atol=1e-9)
 
 
-def test_network_backend_says_it_is_unavailable():
-    with pytest.raises(TfbenchError, match="--au offline"):
+def test_network_backend_without_weights_names_the_fix():
+    with pytest.raises(TfbenchError, match="--au offline") as error:
         require_network_backend()
+    assert "tfbench weights import libreface_au" in str(error.value)

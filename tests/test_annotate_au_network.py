@@ -173,12 +173,15 @@ def test_a_wrong_checkpoint_is_a_checkpoint_error():
         au_network.load_model()
 
 
-def test_prepare_fails_before_any_work_without_weights(tmp_path):
-    from tfbench.recipes import RECIPES
-    from tfbench.recipes.build import BuildParams, prepare
+def test_cli_prepare_au_network_fails_before_any_work_without_weights(tmp_path):
+    from typer.testing import CliRunner
 
-    with pytest.raises(MissingWeightsError, match="libreface_au"):
-        prepare(RECIPES.get("sample"), None, tmp_path / "out", build=BuildParams(au="network"))
+    from tfbench.cli import app
+
+    result = CliRunner().invoke(app, ["prepare", "sample", "--au", "network", "--out", str(tmp_path / "out")])
+    assert result.exit_code != 0
+    output = " ".join(result.output.split())  # rich wraps long lines
+    assert "tfbench weights import libreface_au" in output and "--au offline" in output
     assert not (tmp_path / "out").exists()
 
 

@@ -116,10 +116,15 @@ def choose_metrics(requested: str | None, echo) -> list[str]:
         for metric_id in ids:
             METRICS.target(metric_id)  # unknown id -> "did you mean"
         return ids
+    from tfbench.weights import status
+
     ids, left_out = available_metrics()
     for metric_id, why in left_out.items():
-        first_line, _, rest = why.partition("\n")
-        echo(f"[yellow]left out {metric_id}[/]: {first_line}" + (f"\n  {rest.strip()}" if rest else ""))
+        missing = [name for name in METRICS.get(metric_id).weights if status(name).state == "missing"] if "cannot import" not in why else []
+        echo(f"[yellow]left out {metric_id}[/]: " + (f"weights not here: {', '.join(missing)}" if missing else why))
+    if left_out:
+        echo("  get weights with `tfbench weights download NAME` (offline: `tfbench weights import NAME FILE`); "
+             "`tfbench weights list` shows every file and where it comes from")
     if not ids:
         from tfbench.errors import TfbenchError
 
