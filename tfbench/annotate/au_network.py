@@ -32,6 +32,7 @@ import numpy as np
 
 AU_NAMES = ("AU1", "AU2", "AU4", "AU5", "AU6", "AU9", "AU12", "AU15", "AU17", "AU20", "AU25", "AU26")
 ALIGNED_SIZE = 512  # side of LibreFace's aligned face image
+SHRINK_UNIT = 256  # image_align's output_size: frames are shrunk by floor(side / 512) when that is >= 2
 RESIZE = 256
 CROP = 224
 MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
@@ -87,7 +88,7 @@ def align_face(frame: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
 
     quad, side = alignment_quad(landmarks)
     image = Image.fromarray(np.ascontiguousarray(frame))
-    shrink = int(np.floor(side / 256 * 0.5))
+    shrink = int(np.floor(side / SHRINK_UNIT * 0.5))
     if shrink > 1:  # very large faces: downscale first (LibreFace: PIL ANTIALIAS = LANCZOS)
         image = image.resize((int(np.rint(image.width / shrink)), int(np.rint(image.height / shrink))),
                              Image.Resampling.LANCZOS)

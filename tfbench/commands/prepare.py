@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
         shard_index: int = typer.Option(0, "--shard-index", min=0, help="Process only this shard (0-based); builds nothing."),
         landmarks: str = typer.Option("dlib", "--landmarks", help="Landmark backend: dlib (offline) or fan (weights fan2d)."),
         tdmm: str = typer.Option("offline", "--tdmm", help="3DMM backend: offline (tfbench landmark model) or deep3d."),
-        au: str = typer.Option("offline", "--au", help="AU backend: offline (landmark geometry) or network."),
+        au: str = typer.Option("offline", "--au", help="AU backend: offline (landmark geometry) or network (LibreFace, weights libreface_au)."),
         size: int = typer.Option(256, "--size", help="Side of the square processed clips, pixels."),
     ) -> None:
         """Prepare dataset NAME: processed clips, caches and a datasets.DatasetDict under --out.
