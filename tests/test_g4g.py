@@ -288,10 +288,9 @@ def test_paper_config_refuses_to_start_without_vgg_and_syncnet(synthetic):
 
 
 def test_paper_config_one_training_step_with_random_experts(synthetic, tmp_path, monkeypatch):
-    """`tfbench train g4g --config paper`: paper channels, all six losses, random-initialised
-    VGG-19 and SyncNet (non-canonical), batch 1. The face is shrunk to 104x80 (mouth 64) so
-    the step fits in a unit test; the parameter count does not depend on it (see the
-    benchmark for a full 416x320 step)."""
+    """`tfbench train g4g --config paper`: the paper's sizes (416x320 face, 256x256 mouth,
+    five references), all six losses, random-initialised VGG-19 and SyncNet
+    (non-canonical), batch 1 — one full-size step, about 100 s on one CPU thread."""
     from torchvision.models import vgg19
     from typer.testing import CliRunner
 
@@ -306,7 +305,7 @@ def test_paper_config_one_training_step_with_random_experts(synthetic, tmp_path,
     monkeypatch.setattr(tfbench.data, "open_prepared", lambda name: synthetic)
     result = CliRunner().invoke(app, ["train", "g4g", "--dataset", "synthetic", "--config", "paper",
                                       "--out", str(tmp_path / "paper"), "--steps", "1", "--quiet",
-                                      "--set", "mouth_size=64", "--set", "batch_size=1"])
+                                      "--set", "batch_size=1"])
     assert result.exit_code == 0, result.output + repr(result.exception)
     assert "NOT CANONICAL" in result.output and "non-canonical expert weights (vgg19, syncnet_v2)" in result.output
     log = json.loads((tmp_path / "paper" / "train_log.jsonl").read_text().splitlines()[0])
