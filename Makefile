@@ -12,5 +12,8 @@ demo: install
 test: install
 	$(PYTHON) -m pytest
 
+# Speed and memory figures for docs/benchmarks.md (minutes; not part of the tests).
 benchmark: install
-	$(PYTHON) -m benchmarks.run
+	$(PYTHON) benchmarks/bench_prepare.py
+	$(PYTHON) -m benchmarks.bench_evaluate
+	$(PYTHON) -m benchmarks.bench_g4g_step --config tiny --steps 20
