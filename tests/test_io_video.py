@@ -210,3 +210,11 @@ def test_verify_video_catches_damage_inside_compressed_frames(tmp_path, noise):
     with pytest.raises(MediaError, match="corrupt"):
         verify_video(path)
     assert verify_video(noise[0]).num_frames == 6
+
+
+def test_width_decord_cannot_decode_is_a_clear_error(tmp_path):
+    """decord 0.6.0 fails on some small widths (48 px among them): the error says so and what to do."""
+    path = tmp_path / "narrow.mp4"
+    write_video(path, np.zeros((3, 64, 48, 3), np.uint8), fps=25.0, lossless=True)
+    with pytest.raises(MediaError, match="cannot decode frames 48 px wide"):
+        read_video(path)

@@ -103,7 +103,14 @@ class _Source:
         try:
             batch = self.reader.get_batch(unique.tolist()).asnumpy()
         except Exception as error:
-            raise MediaError(f"{self.path}: decoding failed ({str(error).splitlines()[0][:300]})") from error
+            detail = str(error).splitlines()[0][:300]
+            if "from_size == to_size" in detail:
+                width = self.reader[0].shape[1] if len(self.reader) else "this"
+                raise MediaError(
+                    f"{self.path}: decord 0.6.0 cannot decode frames {width} px wide (a decord bug that hits "
+                    "some small widths, e.g. 16, 24, 48 and 72 px); re-encode the video at another width"
+                ) from error
+            raise MediaError(f"{self.path}: decoding failed ({detail})") from error
         return batch if len(unique) == len(indices) else batch[inverse]
 
     def chunks(self, indices: np.ndarray, chunk_frames: int) -> Iterator[np.ndarray]:
