@@ -339,6 +339,29 @@ def status(name: str, verify: bool = False) -> WeightsStatus:
     return WeightsStatus(spec, path, "ok" if known else "unverified (no canonical hash known)", digest)
 
 
+def load_state_dict(network, path: Path, key: str | None, expected: str):
+    """Load the torch file ``path`` into ``network`` and return it in eval mode.
+
+    The file holds a state dict, or a dict with the state dict under ``key``. Anything
+    else (a foreign checkpoint, wrong shapes, a truncated file) raises CheckpointError
+    saying the file is not ``expected`` (e.g. "a LibreFace AU-intensity checkpoint").
+    Only tensors are unpickled (``weights_only=True``).
+    """
+    import pickle
+
+    import torch
+
+    from tfbench.errors import CheckpointError
+
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        state = checkpoint.get(key, checkpoint) if isinstance(checkpoint, dict) and key else checkpoint
+        network.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError, pickle.UnpicklingError, EOFError) as error:
+        raise CheckpointError(f"{path} is not {expected}: {str(error).splitlines()[0][:200]}") from error
+    return network.eval()
+
+
 def require(names: Iterable[str]) -> None:
     """Raise one :class:`MissingWeightsError` listing every missing file among ``names``."""
     missing = []

@@ -164,23 +164,12 @@ def load_model():
 @lru_cache(maxsize=1)
 def _load_file(path: str, size: int, mtime_ns: int):
     """(size and mtime_ns only key the cache: a replaced file is loaded again.)"""
-    import pickle
+    from tfbench.weights import load_state_dict
 
-    import torch
-
-    from tfbench.errors import CheckpointError
-
-    network = build_network()
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        state = checkpoint.get("model", checkpoint) if isinstance(checkpoint, dict) else None
-        network.load_state_dict(state)
-    except (RuntimeError, TypeError, AttributeError, pickle.UnpicklingError, EOFError) as error:
-        raise CheckpointError(
-            f"{path} is not a LibreFace AU-intensity checkpoint (AU_Recognition/weights/resnet.pt with a "
-            f"'model' ResNet-18 state dict): {str(error).splitlines()[0][:200]}"
-        ) from error
-    return network.eval()
+    return load_state_dict(
+        build_network(), path, "model",
+        "a LibreFace AU-intensity checkpoint (AU_Recognition/weights/resnet.pt with a 'model' ResNet-18 state dict)",
+    )
 
 
 def au_intensities(frames: np.ndarray, landmarks: np.ndarray, batch: int = 32) -> np.ndarray:

@@ -96,25 +96,14 @@ def build_network():
 def load_model():
     """(network in eval mode, standard points) from the weights cache; raises
     :class:`MissingWeightsError` naming ``tfbench weights import ...`` when a file is missing."""
-    import pickle
-
-    import torch
-
-    from tfbench.errors import CheckpointError
-    from tfbench.weights import require, weights_path
+    from tfbench.weights import load_state_dict, require, weights_path
 
     require(["deep3d_recon", "deep3d_lm3d"])
-    network = build_network()
-    try:
-        checkpoint = torch.load(weights_path("deep3d_recon"), map_location="cpu", weights_only=True)
-        state = checkpoint.get("net_recon", checkpoint) if isinstance(checkpoint, dict) else None
-        network.load_state_dict(state)
-    except (RuntimeError, TypeError, AttributeError, pickle.UnpicklingError, EOFError) as error:
-        raise CheckpointError(
-            f"{weights_path('deep3d_recon')} is not a Deep3DFaceRecon_pytorch checkpoint with a 'net_recon' "
-            f"ResNet-50 state dict ({str(error).splitlines()[0][:200]})"
-        ) from error
-    return network.eval(), standard_points(weights_path("deep3d_lm3d"))
+    network = load_state_dict(
+        build_network(), weights_path("deep3d_recon"), "net_recon",
+        "a Deep3DFaceRecon_pytorch checkpoint with a 'net_recon' ResNet-50 state dict",
+    )
+    return network, standard_points(weights_path("deep3d_lm3d"))
 
 
 def deep3d_coefficients(frames: np.ndarray, landmarks: np.ndarray, batch: int = 16) -> tuple[np.ndarray, np.ndarray]:
