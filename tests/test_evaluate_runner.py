@@ -419,3 +419,33 @@ def test_other_frame_rate_is_resampled_to_25_and_recorded(tmp_path):
     assert clip.notes == {"gt_native_fps": 30.0}
     resampled = read_video(gt_path, fps=25.0)
     np.testing.assert_array_equal(clip.frames("gt"), resampled.frames)
+
+
+def test_several_faces_fail_face_metrics_once_detected():
+    """Two faces in most frames: every face-based metric fails the clip with a clear error,
+    and detection still runs once per video (the result is memoised, the check repeated)."""
+    from skimage.data import astronaut
+
+    from tfbench.errors import FaceError
+    from tfbench.evaluate.metrics import METRICS
+    import tfbench.face.landmarks as landmarks_module
+
+    face = np.ascontiguousarray(astronaut()[0:256, 96:352])
+    pair = np.ascontiguousarray(np.concatenate([face, face[:, ::-1]], axis=1))  # two faces side by side
+    frames = np.repeat(pair[None], 3, axis=0)
+    clip = ClipInputs.from_arrays(frames, frames.copy())
+    calls = []
+    original = landmarks_module.detect_landmarks
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    landmarks_module.detect_landmarks = counting
+    try:
+        for metric_id in ("lmd@dlib", "csim@dlib", "efd@fer"):
+            with pytest.raises(FaceError, match="several faces in 3 of 3 frames"):
+                METRICS.get(metric_id)().score_clip(clip)
+    finally:
+        landmarks_module.detect_landmarks = original
+    assert len(calls) == 1  # pred only: every metric stops at the prediction's check

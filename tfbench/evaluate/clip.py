@@ -28,6 +28,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+#: Share of frames with several detected faces above which face-based metrics fail the clip.
+SEVERAL_FACES_MAX_FRACTION = 0.1
+
 from tfbench.errors import InputError, TfbenchError
 
 #: Sample rate of ``ClipInputs.audio`` (Hz).
@@ -267,14 +270,29 @@ class ClipInputs:
         return self._memo[key]
 
     def landmarks(self, which: str, backend: str = "dlib"):
-        """:class:`tfbench.face.landmarks.LandmarkResult` of ``frames(which)``, detected once per backend."""
+        """:class:`tfbench.face.landmarks.LandmarkResult` of ``frames(which)``, detected once per backend.
+
+        tfbench scores one face per clip. An occasional frame with an extra detection uses
+        the largest face (counted by the metrics); when several faces are found in more
+        than :data:`SEVERAL_FACES_MAX_FRACTION` of the frames, FaceError fails the clip for
+        every face-based metric instead of scoring whichever face happens to be largest.
+        """
 
         def detect():
             from tfbench.face.landmarks import detect_landmarks
 
             return detect_landmarks(self.frames(which), backend=backend)
 
-        return self.memo(("landmarks", which, backend), detect)
+        result = self.memo(("landmarks", which, backend), detect)
+        several = int((np.asarray(result.num_faces) > 1).sum())
+        if several > SEVERAL_FACES_MAX_FRACTION * len(result.num_faces):
+            from tfbench.errors import FaceError
+
+            raise FaceError(
+                f"{which}: several faces in {several} of {len(result.num_faces)} frames; tfbench scores one "
+                "face per clip: crop the video to the speaker's face"
+            )
+        return result
 
     def release(self) -> None:
         """Drop every decoded array and memoised value (the runner calls this after the clip)."""
