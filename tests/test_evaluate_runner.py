@@ -173,11 +173,18 @@ def test_clip_reference_audio_readonly_and_memo():
 def test_clip_landmarks_detected_once_per_backend(monkeypatch):
     import tfbench.face.landmarks as landmarks
 
+    from types import SimpleNamespace
+
     calls = []
-    monkeypatch.setattr(landmarks, "detect_landmarks", lambda frames, backend="dlib": calls.append(backend) or backend)
+
+    def fake(frames, backend="dlib"):
+        calls.append(backend)
+        return SimpleNamespace(backend=backend, num_faces=np.ones(len(frames), int))
+
+    monkeypatch.setattr(landmarks, "detect_landmarks", fake)
     clip = ClipInputs.from_arrays(_video(0, 3), _video(1, 3))
-    assert clip.landmarks("pred") == "dlib" and clip.landmarks("pred") == "dlib"
-    assert clip.landmarks("pred", "fan") == "fan"
+    assert clip.landmarks("pred").backend == "dlib" and clip.landmarks("pred") is clip.landmarks("pred")
+    assert clip.landmarks("pred", "fan").backend == "fan"
     assert calls == ["dlib", "fan"]
 
 
