@@ -27,6 +27,7 @@ from typing import Callable
 import numpy as np
 
 from tfbench.errors import InputError, TfbenchError
+from tfbench.recipes.hub import WRITER_BATCH_SIZE, media_cell, storage_features, with_media_features, write_card
 from tfbench.recipes.base import (
     ClipParams, Recipe, RecipeOptions, Source, finished_marker, load_clip, process_source,
     remove_tree, shard_of, write_json_atomic,
@@ -67,9 +68,9 @@ def features(num_aus: int = 10):
         "segment_start_s": datasets.Value("float64"),
         "segment_end_s": datasets.Value("float64"),
         "crop_box": datasets.Sequence(f32, length=4),
-        "video": datasets.Value("string"),
+        "video": datasets.Video(),  # mp4 bytes inside the dataset (recipes/hub.py)
         "clip_sha256": datasets.Value("string"),
-        "audio": datasets.Value("string"),
+        "audio": datasets.Audio(sampling_rate=16000),  # wav bytes inside the dataset
         "audio_sha256": datasets.Value("string"),
         "audio_num_samples": datasets.Value("int64"),
         "sample_rate": datasets.Value("int32"),
@@ -304,6 +305,7 @@ def _row(out: Path, clip: dict, model, normaliser, build: BuildParams) -> dict:
         split=clip["split"], sample_rate=16000, fps=25.0, crop_box=arrays["crop_box"], boxes=arrays["boxes"], landmarks=landmarks,
         log_mel=arrays["log_mel"], coeffs_3dmm=coeffs, coeffs_3dmm_align=align, au=intensities,
         au_mean=au_mean.astype(np.float32), text=text, phonemes=[str(p) for p in arrays["phonemes"]],
+        video=media_cell(out, info["video"]), audio=media_cell(out, info["audio"]),
     )
     return row
 
@@ -374,18 +376,20 @@ def build_dataset(recipe: Recipe, out: Path, sources: list[Source], markers: dic
         normaliser_path = scratch / "au_normaliser.pkl"
         normaliser_path.write_bytes(pickle.dumps(normaliser))
         schema = features(len(au_names))
+        stored = storage_features(schema)  # media as {bytes, path} structs, cast to Video/Audio below
         splits = {}
         for split in recipe.splits:
             members = [c for c in clips if c["split"] == split]
             if members:
                 splits[split] = datasets.Dataset.from_generator(
-                    _generate, features=schema, cache_dir=str(scratch / "hf"), gen_kwargs={
+                    _generate, features=stored, cache_dir=str(scratch / "hf"), writer_batch_size=WRITER_BATCH_SIZE, gen_kwargs={
                         "out": str(out), "clips_json": json.dumps(members), "model_path": str(model_path),
                         "normaliser_path": str(normaliser_path), "build_json": json.dumps(asdict(build)),
                         "fingerprint": fingerprint,
                     })
             else:
-                splits[split] = datasets.Dataset.from_dict({name: [] for name in schema}, features=schema)
+                splits[split] = datasets.Dataset.from_dict({name: [] for name in schema}, features=stored)
+            splits[split] = with_media_features(splits[split], schema)
         partial = out / "dataset.tmp"
         remove_tree(partial)
         # one shard per empty split: datasets cannot reload a split saved with zero shards
@@ -420,4 +424,5 @@ def build_dataset(recipe: Recipe, out: Path, sources: list[Source], markers: dic
                        "k_exp": int(model.exp_basis.shape[1])},
     }
     write_json_atomic(out / "meta.json", meta)
+    write_card(out, recipe, meta, failures)
     return {**meta, "build_timings": timings}

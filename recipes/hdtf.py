@@ -66,6 +66,18 @@ class HdtfRecipe(Recipe):
     version = "1"
     splits = ("train", "test")
     max_clip_seconds = 10.0
+    title = "HDTF (High-Definition Talking Face)"
+    homepage = "https://github.com/MRzzm/HDTF"
+    license = ("HDTF is published as YouTube URLs plus annotations; its authors state no licence for the "
+               "videos, whose copyright stays with their uploaders and whose use is governed by YouTube's "
+               "Terms of Service. Research use; do not republish the clips without the rights holders' permission.")
+    citation = """@inproceedings{zhang2021flow,
+  title = {Flow-Guided One-Shot Talking Face Generation With a High-Resolution Audio-Visual Dataset},
+  author = {Zhang, Zhimeng and Li, Lincheng and Ding, Yu and Fan, Changjie},
+  booktitle = {IEEE/CVF Conference on Computer Vision and Pattern Recognition (CVPR)},
+  pages = {3661--3670},
+  year = {2021}
+}"""
 
     def sources(self, raw_dir: Path, options: RecipeOptions) -> list[Source]:
         raw_dir = require_dir(raw_dir, "HDTF raw folder")

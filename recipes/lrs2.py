@@ -49,6 +49,17 @@ class Lrs2Recipe(Recipe):
     version = "1"
     splits = LISTS
     max_clip_seconds = 10.0
+    title = "LRS2-BBC (Lip Reading Sentences 2)"
+    homepage = "https://www.robots.ox.ac.uk/~vgg/data/lip_reading/lrs2.html"
+    license = ("BBC content, available for non-commercial academic research only under the data-sharing "
+               "agreement with BBC Research & Development that you signed to obtain it; the agreement does "
+               "not allow redistribution. Do not publish a prepared LRS2 dataset.")
+    citation = """@article{afouras2018deep,
+  title = {Deep Audio-Visual Speech Recognition},
+  author = {Afouras, Triantafyllos and Chung, Joon Son and Senior, Andrew and Vinyals, Oriol and Zisserman, Andrew},
+  journal = {IEEE Transactions on Pattern Analysis and Machine Intelligence},
+  year = {2018}
+}"""
 
     def sources(self, raw_dir: Path, options: RecipeOptions) -> list[Source]:
         raw_dir = require_dir(raw_dir, "LRS2 raw folder")

@@ -55,6 +55,19 @@ class MeadRecipe(Recipe):
     name = "mead"
     version = "1"
     splits = ("train", "test")
+    title = "MEAD (Multi-view Emotional Audio-visual Dataset)"
+    homepage = "https://wywu.github.io/projects/MEAD/MEAD.html"
+    license = ("MEAD's own Terms of Use (the 'Terms of Use' PDF in the MEAD repository, uniBruce/Mead; "
+               "the repository's MIT licence covers its code, not the videos). The videos show identifiable "
+               "actors: a prepared dataset contains their faces and voices. Do not publish it unless those "
+               "terms allow you to.")
+    citation = """@inproceedings{wang2020mead,
+  title = {MEAD: A Large-scale Audio-visual Dataset for Emotional Talking-face Generation},
+  author = {Wang, Kaisiyuan and Wu, Qianyi and Song, Linsen and Yang, Zhuoqian and Wu, Wayne and
+            Qian, Chen and He, Ran and Qiao, Yu and Loy, Chen Change},
+  booktitle = {European Conference on Computer Vision (ECCV)},
+  year = {2020}
+}"""
 
     def sources(self, raw_dir: Path, options: RecipeOptions) -> list[Source]:
         return mead_sources(raw_dir, options.views or ("front",), options.test_speakers or DEFAULT_TEST_SPEAKERS)

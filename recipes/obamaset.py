@@ -23,6 +23,20 @@ class ObamaSetRecipe(Recipe):
     version = "1"
     splits = ("train", "test")
     max_clip_seconds = 10.0
+    title = "ObamaSet (President Obama's weekly addresses)"
+    homepage = "https://grail.cs.washington.edu/projects/AudioToObama/"
+    license = ("The weekly addresses are works of the U.S. federal government, in the public domain in the "
+               "United States (17 U.S.C. 105); rules elsewhere may differ. ObamaSet is the selection of "
+               "these videos used by Suwajanakorn et al.; cite their paper.")
+    citation = """@article{suwajanakorn2017synthesizing,
+  title = {Synthesizing Obama: Learning Lip Sync from Audio},
+  author = {Suwajanakorn, Supasorn and Seitz, Steven M. and Kemelmacher-Shlizerman, Ira},
+  journal = {ACM Transactions on Graphics},
+  volume = {36},
+  number = {4},
+  pages = {95:1--95:13},
+  year = {2017}
+}"""
 
     def sources(self, raw_dir: Path, options: RecipeOptions) -> list[Source]:
         raw_dir = require_dir(raw_dir, "ObamaSet raw folder")

@@ -19,6 +19,15 @@ class SampleRecipe(Recipe):
     name = "sample"
     version = "1"
     splits = ("train", "test")
+    title = "tfbench bundled sample (synthetic)"
+    homepage = "https://pypi.org/project/tfbench/"
+    license = ("Synthetic, shipped with tfbench under Apache-2.0: one public-domain photograph (scikit-image's "
+               "astronaut, NASA) animated to espeak-ng speech. Not real data; scores on it say nothing about a method.")
+    license_id = "apache-2.0"
+    citation = """@software{tfbench,
+  title = {tfbench: prepare data, run methods and evaluate audio-driven talking-face generation},
+  note = {bundled sample dataset (tfbench/sample_raw)}
+}"""
 
     def default_raw_dir(self) -> Path:
         from importlib import resources

@@ -221,7 +221,7 @@ def test_prepare_with_au_network_stores_the_network_intensities(tmp_path):
     # the stored values are the network's output on the aligned (pre-encoding) crop
     from tfbench.io.video import read_video
 
-    frame = read_video(tmp_path / "out" / str(row["video"])).frames[0]
+    frame = read_video(tmp_path / "out" / "clips" / f"{row['clip_id']}.mp4").frames[0]
     direct = au_network.au_intensities(frame[None], row["landmarks"][:1])[0]
     assert np.abs(direct - intensities[0]).max() < 0.05
     assert np.ptp(intensities[0]) > 1e-3  # not a constant

@@ -115,7 +115,7 @@ def test_prepare_with_deep3d_stores_the_regressed_coefficients(tmp_path):
     network, standard = deep3d.load_model()
     from tfbench.io.video import read_video
 
-    frame = read_video(tmp_path / "out" / str(row["video"])).frames[0]
+    frame = read_video(tmp_path / "out" / "clips" / f"{row['clip_id']}.mp4").frames[0]
     crop, params = deep3d.align_frame(frame, row["landmarks"][0], standard)
     np.testing.assert_allclose(params, align[0], rtol=1e-5)
     with torch.inference_mode():

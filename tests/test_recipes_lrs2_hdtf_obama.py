@@ -65,7 +65,7 @@ def test_hdtf_segments_from_annotation_times_and_missing_downloads(tmp_path):
     import soundfile
 
     track = read_audio(raw / "videos" / "WDA_Astro_000.mp4")
-    second, _ = soundfile.read(str(tmp_path / "out" / rows[1]["audio"]), dtype="float32")
+    second, _ = soundfile.read(str(tmp_path / "out" / "audio" / f"{rows[1]['clip_id']}.wav"), dtype="float32")
     np.testing.assert_allclose(second, track[40 * 640:80 * 640], atol=1 / 16000)
 
 
@@ -123,7 +123,7 @@ def test_obamaset_end_to_end_at_2997_fps(tmp_path, monkeypatch):
     assert len(decodes) == 1
     row = datasets.load_from_disk(str(tmp_path / "out" / "dataset"))["train"].with_format("numpy")[0]
     assert row["clip_id"] == "2010-01-02" and row["num_frames"] == 32 and row["gender"] == "male"
-    frames = video.read_video(tmp_path / "out" / str(row["video"])).frames[::8]
+    frames = video.read_video(tmp_path / "out" / "clips" / f"{row['clip_id']}.mp4").frames[::8]
     measured = detect_landmarks(frames).points
     assert np.isfinite(measured).all()
     assert np.median(np.linalg.norm(measured - row["landmarks"][::8], axis=-1)) < 2.0
