@@ -16,6 +16,7 @@ on first use (offline, dlib backends) and reuses it afterwards; any other name o
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -58,8 +59,8 @@ class PreparedDataset:
 
             data = datasets.load_from_disk(str(self.root / "dataset" / name))
             for column in ("video", "audio"):
-                if hasattr(data.features[column], "decode"):
-                    data = data.cast_column(column, type(data.features[column])(decode=False))
+                if hasattr(data.features[column], "decode"):  # Video / Audio (string paths before)
+                    data = data.cast_column(column, dataclasses.replace(data.features[column], decode=False))
             self._splits[name] = data
         return self._splits[name]
 
