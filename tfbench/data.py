@@ -126,6 +126,10 @@ class PreparedDataset:
             if not self.meta["split_sizes"].get(split):
                 continue
             data = datasets.load_from_disk(str(self.root / "dataset" / split))
+            if not isinstance(data.features["video"], datasets.Video):
+                raise InputError(f"{self.root} was prepared before tfbench stored the media inside the dataset; run "
+                                 f"`tfbench prepare {self.name} --raw-dir {self.meta.get('raw_dir')} --out {self.root}` "
+                                 "again (cached clips are reused: only the build step reruns)")
             num_shards = max(1, -(-data.data.nbytes // max_shard_bytes))
             for index in range(num_shards):
                 shard = data.shard(num_shards, index, contiguous=True)
