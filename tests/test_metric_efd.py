@@ -113,7 +113,7 @@ def test_efd_fer_end_to_end(face):
 
 def test_efd_without_any_face_fails_the_clip(face):
     blank = np.zeros((2,) + face.shape, dtype=np.uint8)
-    with pytest.raises(FaceError, match="no frame has a face"):
+    with pytest.raises(FaceError, match="scored only 0 of 2 frames"):
         EFDFer().score_clip(ClipInputs.from_arrays(blank, np.stack([face, face])))
 
 

@@ -28,9 +28,6 @@ from typing import Any, Callable
 
 import numpy as np
 
-#: Share of frames with several detected faces above which face-based metrics fail the clip.
-SEVERAL_FACES_MAX_FRACTION = 0.1
-
 from tfbench.errors import InputError, TfbenchError
 
 #: Sample rate of ``ClipInputs.audio`` (Hz).
@@ -269,29 +266,18 @@ class ClipInputs:
             self._memo[key] = compute()
         return self._memo[key]
 
-    def landmarks(self, which: str, backend: str = "dlib"):
-        """:class:`tfbench.face.landmarks.LandmarkResult` of ``frames(which)``, detected once per backend.
+    def landmarks(self, which: str, backend: str = "dlib", **detection):
+        """:class:`tfbench.face.landmarks.LandmarkResult` of ``frames(which)``, detected once per
+        backend and ``detection`` options (``upsample``, ``grey`` of ``detect_landmarks``).
 
-        tfbench scores one face per clip. An occasional frame with an extra detection uses
-        the largest face (counted by the metrics); when several faces are found in more
-        than :data:`SEVERAL_FACES_MAX_FRACTION` of the frames, FaceError fails the clip for
-        every face-based metric instead of scoring whichever face happens to be largest.
+        tfbench scores one face per clip: :func:`tfbench.face.landmarks.check_one_face`
+        fails the clip for every face-based metric when several faces are found often.
         """
+        from tfbench.face.landmarks import check_one_face, detect_landmarks
 
-        def detect():
-            from tfbench.face.landmarks import detect_landmarks
-
-            return detect_landmarks(self.frames(which), backend=backend)
-
-        result = self.memo(("landmarks", which, backend), detect)
-        several = int((np.asarray(result.num_faces) > 1).sum())
-        if several > SEVERAL_FACES_MAX_FRACTION * len(result.num_faces):
-            from tfbench.errors import FaceError
-
-            raise FaceError(
-                f"{which}: several faces in {several} of {len(result.num_faces)} frames; tfbench scores one "
-                "face per clip: crop the video to the speaker's face"
-            )
+        key = ("landmarks", which, backend, *sorted(detection.items()))
+        result = self.memo(key, lambda: detect_landmarks(self.frames(which), backend=backend, **detection))
+        check_one_face(result.num_faces, which)
         return result
 
     def release(self) -> None:
