@@ -199,3 +199,30 @@ def test_identical_videos_score_zero(face_video):
     clip = ClipInputs.from_arrays(face_video[:3], face_video[:3].copy())
     values = LMDDlib().score_clip(clip).values
     assert {key: values[key] for key in LMDDlib.output_ids()} == {"lmd@dlib": 0.0, "m_lmd@dlib": 0.0, "f_lmd@dlib": 0.0}
+
+
+def test_runner_records_coverage_per_clip_and_in_the_result(face_video, tmp_path):
+    """End to end: per_clip.csv has the frames scored, result.json the coverage, and a clip
+    with a face in 1 of 4 frames fails with the threshold named instead of being scored."""
+    import csv
+    import json
+
+    from tfbench.evaluate.runner import ClipJob, Runner, RunInfo
+    from tfbench.io.video import write_video
+
+    good = face_video[[0, 1, 2, 0]]
+    sparse = face_video[[0, 3, 3, 3]]  # a face in the first frame only
+    jobs = []
+    for clip_id, pred in (("good", good), ("sparse", sparse)):
+        pred_path = write_video(tmp_path / "pred" / f"{clip_id}.mp4", pred, fps=25.0, lossless=True)
+        gt_path = write_video(tmp_path / "gt" / f"{clip_id}.mp4", np.repeat(face_video[:1], 4, axis=0), fps=25.0, lossless=True)
+        jobs.append(ClipJob(clip_id, pred_path, gt_path))
+    info = RunInfo(model="test", dataset="unit", split="test", protocol="pred-vs-gt/v1")
+    summary = Runner([LMDDlib()], tmp_path / "out", info, progress=False).run(jobs)
+    rows = {row["clip_id"]: row for row in csv.DictReader(open(summary.per_clip_csv))}
+    assert rows["good"]["lmd@dlib:frames_scored"] == "4.0" and rows["good"]["m_lmd@dlib:frames"] == "4.0"
+    assert rows["sparse"]["lmd@dlib"] == "" and "scored only 1 of 4 frames" in rows["sparse"]["error"]
+    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    notes = result["metrics"]["lmd@dlib"]["notes"]
+    assert notes["coverage"]["lmd@dlib"] == {"frames": 4, "frames_scored": 4, "fraction": 1.0}
+    assert notes["min_coverage"] == 0.5 and result["metrics"]["lmd@dlib"]["clips_scored"] == 1

@@ -193,7 +193,8 @@ def _print_summary(console, summary, gt_only: list[str]) -> None:
         table.add_column(column)
     for metric in record.metrics.values():
         value = "—" if metric.value is None else f"{metric.value:.4f}"
-        weights = "canonical" if metric.canonical else "[red]NON-CANONICAL[/]"
+        statuses = {entry.get("status") for entry in metric.weights.values()}
+        weights = "canonical" if metric.canonical else "[yellow]UNVERIFIED[/]" if statuses == {"canonical", "unverified"} or statuses == {"unverified"} else "[red]NON-CANONICAL[/]"
         table.add_row(metric.id, value, "↑" if metric.higher_is_better else "↓", str(metric.clips_scored),
                       str(metric.clips_failed), weights if metric.weights else "—")
     console.print(table)

@@ -287,7 +287,7 @@ class Runner:
             records[metric.id] = {}
             for name in metric.weights:
                 record = weights_record(name)
-                records[metric.id][name] = {"sha256": record.sha256, "canonical": record.canonical}
+                records[metric.id][name] = {"sha256": record.sha256, "canonical": record.canonical, "status": record.status}
         return records
 
     def check_identity(self) -> None:
