@@ -221,6 +221,21 @@ def _print_summary(console, summary, gt_only: list[str]) -> None:
     console.print(f"wrote {summary.result_json} and {summary.per_clip_csv}")
 
 
+def parse_fps(value: str) -> float | str:
+    """``--fps``: a positive number, or "native" (no resampling)."""
+    from tfbench.errors import InputError
+
+    if value.strip().lower() == "native":
+        return "native"
+    try:
+        rate = float(value)
+    except ValueError:
+        rate = 0.0
+    if not rate > 0:
+        raise InputError(f"--fps takes a positive number or 'native', got {value!r}")
+    return rate
+
+
 def register(app: typer.Typer) -> None:
     @app.command("evaluate")
     def evaluate(
@@ -239,6 +254,7 @@ def register(app: typer.Typer) -> None:
         dataset_name: Optional[str] = typer.Option(None, "--dataset-name", help="Dataset name recorded with --gt (default: the --gt folder's name)."),
         resize_pred: bool = typer.Option(False, "--resize-pred", help="Resize predictions to the ground truth's size instead of failing the clip."),
         max_length_diff: int = typer.Option(2, "--max-length-diff", min=0, help="Frames by which pred and gt may differ (both truncated to the shorter)."),
+        fps: str = typer.Option("25", "--fps", help="Frame rate videos are resampled to (by timestamp), or 'native': every frame, no resampling (pred and gt must share a rate; LSE needs 25)."),
         device: str = typer.Option("cpu", "--device", help="Torch device for the metrics' networks."),
         save: bool = typer.Option(False, "--save", help="Also write the result into <leaderboards>/results/ (see docs/leaderboards.md)."),
         leaderboards: Path = typer.Option(Path("leaderboards"), "--leaderboards", help="Leaderboards folder --save writes into."),
@@ -282,7 +298,7 @@ def register(app: typer.Typer) -> None:
         else:
             jobs, info, identity = _model_jobs(model, checkpoint, dataset, split, limit, out, device)
         runner = Runner(
-            metric_objects, out, info, max_length_diff=max_length_diff, resize_pred=resize_pred,
+            metric_objects, out, info, fps=parse_fps(fps), max_length_diff=max_length_diff, resize_pred=resize_pred,
             progress=progress, identity=identity,
         )
         summary = runner.run(jobs)
