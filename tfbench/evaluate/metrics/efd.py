@@ -81,7 +81,8 @@ class EFDFan(EFDFer):
 
     id = "efd@fan"
     backend = "fan"
-    weights = ("dlib_landmarks68", "emotion_fan")
+    version = "3"  # v2: squared-box crop; v3: Emotion-FAN's own 5-point face chip + JPEG round trip
+    weights = ("dlib_landmarks68", "dlib_landmarks5", "emotion_fan")
 
     def features(self, frames: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         from tfbench.face.emotion import emotion_fan_features
@@ -92,5 +93,5 @@ class EFDFan(EFDFer):
     def protocol_params(self) -> dict:
         return {
             **super().protocol_params(),
-            "features": "Emotion-FAN ResNet-18 avg-pool 512-d, L2-normalised (224x224 RGB [0,1] squared face box)",
+            "features": "Emotion-FAN ResNet-18 avg-pool 512-d, L2-normalised (dlib 5-point face chip 224, padding 0.25, JPEG q95, RGB [0,1])",
         }
