@@ -23,6 +23,13 @@ from tfbench.weights import weights_path
 BACKENDS = ("dlib", "mmod")
 #: dlib's own examples upsample once: faces down to ~40 px are found (80 px without).
 DEFAULT_UPSAMPLE = 1
+#: tfbench's one several-faces policy (face metrics and dataset recipes): a detection counts
+#: as a face when its box has at least this share of the largest box's area (background
+#: faces, posters and false detections are smaller) ...
+MIN_COUNTED_FACE_AREA = 0.25
+#: ... and a video with more than one counted face in more than this share of its frames
+#: fails ("several faces"); below it, the largest face is used.
+SEVERAL_FACES_MAX_FRACTION = 0.1
 
 
 @lru_cache(maxsize=None)
@@ -118,6 +125,14 @@ def detect_faces_batch(frames: np.ndarray, backend: str = "dlib", upsample: int 
     detector = _mmod_detector()
     results = detector([np.ascontiguousarray(frame) for frame in frames], upsample, batch_size=16)
     return [_boxes_from_rects([item.rect for item in found], [item.confidence for item in found]) for found in results]
+
+
+def faces_counted(boxes: np.ndarray) -> int:
+    """Faces among float [K,>=4] ``boxes`` with at least MIN_COUNTED_FACE_AREA of the largest area."""
+    if len(boxes) == 0:
+        return 0
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return int(np.sum(areas >= MIN_COUNTED_FACE_AREA * areas.max()))
 
 
 def largest_box(boxes: np.ndarray) -> np.ndarray | None:

@@ -20,20 +20,26 @@ from typing import Any
 import numpy as np
 
 from tfbench.errors import FaceError, InputError, UnknownNameError
-from tfbench.face.detect import DEFAULT_UPSAMPLE, check_frames, detect_faces, detector_image, largest_box
+from tfbench.face.detect import (
+    DEFAULT_UPSAMPLE,
+    SEVERAL_FACES_MAX_FRACTION,
+    check_frames,
+    detect_faces,
+    detector_image,
+    faces_counted,
+    largest_box,
+)
 from tfbench.weights import weights_path
 
 BACKENDS = ("dlib", "fan")
 NUM_POINTS = 68
-#: tfbench's one several-faces policy (face metrics and dataset recipes): a video in which
-#: more than this share of frames shows several faces fails with FaceError; below it the
-#: occasional extra detection uses the largest face and is counted.
-SEVERAL_FACES_MAX_FRACTION = 0.1
 
 
 def check_one_face(num_faces: np.ndarray, what: str) -> None:
-    """Raise FaceError when several faces are found in more than SEVERAL_FACES_MAX_FRACTION
-    of the frames. num_faces: int [T] faces per frame; what: e.g. ``"gt"`` for the message."""
+    """tfbench's one several-faces policy (face metrics; the recipes apply the same rule):
+    FaceError when more than SEVERAL_FACES_MAX_FRACTION of the frames have several counted
+    faces (:func:`tfbench.face.detect.faces_counted`). num_faces: int [T] counted faces per
+    frame; what: e.g. ``"gt"`` for the message."""
     num_faces = np.asarray(num_faces)
     several = int((num_faces > 1).sum())
     if several > SEVERAL_FACES_MAX_FRACTION * len(num_faces):
@@ -49,7 +55,8 @@ class LandmarkResult:
 
     points: float32 [T,68,2] pixel (x, y), NaN rows where no face.
     boxes: float32 [T,4] (x1, y1, x2, y2) of the face used, NaN where none.
-    num_faces: int64 [T] faces the detector found (0 = none; >1 = largest used).
+    num_faces: int64 [T] faces counted (boxes of at least 1/4 the largest one's area;
+        0 = none; >1 = the largest is used).
     """
 
     points: np.ndarray
@@ -96,7 +103,7 @@ def face_boxes(
     counts = np.zeros(len(frames), dtype=np.int64)
     for index, frame in enumerate(frames):
         found = detect_faces(frame, detector, upsample, grey)
-        counts[index] = len(found)
+        counts[index] = faces_counted(found)
         box = largest_box(found)
         if box is not None:
             boxes[index] = box[:4]
