@@ -226,3 +226,23 @@ def test_runner_records_coverage_per_clip_and_in_the_result(face_video, tmp_path
     notes = result["metrics"]["lmd@dlib"]["notes"]
     assert notes["coverage"]["lmd@dlib"] == {"frames": 4, "frames_scored": 4, "fraction": 1.0}
     assert notes["min_coverage"] == 0.5 and result["metrics"]["lmd@dlib"]["clips_scored"] == 1
+
+
+def test_evaluate_summary_prints_coverage_and_unverified(capsys):
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from tfbench.commands.evaluate import _print_summary
+    from tfbench.results import MetricResult, ResultRecord
+
+    lmd = MetricResult("lmd@dlib", 3.0, "2", False, 1, 0, weights={"dlib_landmarks68": {"sha256": "a", "canonical": True, "status": "canonical"}},
+                       notes={"coverage": {"lmd@dlib": {"frames": 10, "frames_scored": 9, "fraction": 0.9}}})
+    fvd = MetricResult("fvd", 3.0, "1", False, 1, 0, weights={"fvd_i3d": {"sha256": "a", "canonical": False, "status": "unverified"}})
+    record = ResultRecord(model="m", dataset="d", split="t", protocol="p", metrics={"lmd@dlib": lmd, "fvd": fvd}, wall_time_s=1.0)
+    summary = SimpleNamespace(record=record, scores_computed=1, scores_reused=0, out=Path("out"), notes={}, failures=[],
+                              result_json="result.json", per_clip_csv="per_clip.csv")
+    _print_summary(Console(width=200), summary, [])
+    printed = capsys.readouterr().out
+    assert "face coverage: lmd@dlib scored 9 of 10 frames (90.0%)" in printed and "UNVERIFIED" in printed

@@ -194,7 +194,7 @@ def _print_summary(console, summary, gt_only: list[str]) -> None:
     for metric in record.metrics.values():
         value = "—" if metric.value is None else f"{metric.value:.4f}"
         statuses = {entry.get("status") for entry in metric.weights.values()}
-        weights = "canonical" if metric.canonical else "[yellow]UNVERIFIED[/]" if statuses == {"canonical", "unverified"} or statuses == {"unverified"} else "[red]NON-CANONICAL[/]"
+        weights = "canonical" if metric.canonical else "[yellow]UNVERIFIED[/]" if statuses <= {"canonical", "unverified"} else "[red]NON-CANONICAL[/]"
         table.add_row(metric.id, value, "↑" if metric.higher_is_better else "↓", str(metric.clips_scored),
                       str(metric.clips_failed), weights if metric.weights else "—")
     console.print(table)
@@ -204,6 +204,10 @@ def _print_summary(console, summary, gt_only: list[str]) -> None:
     )
     for key, count in sorted(summary.notes.items()):
         console.print(f"policy: {count} clip(s) with {key} (see per_clip json notes)")
+    coverage = {name: counts for metric in record.metrics.values() for name, counts in metric.notes.get("coverage", {}).items()}
+    for name, counts in sorted(coverage.items()):  # face metrics: frames with a face / frames, over scored clips
+        if counts.get("fraction") is not None:
+            console.print(f"face coverage: {name} scored {counts['frames_scored']} of {counts['frames']} frames ({counts['fraction']:.1%})")
     if not record.canonical:
         console.print("[yellow]This result is non-canonical (test weights or a non-canonical model): not for a leaderboard.[/]")
     if not record.model_canonical and record.model_notes:
