@@ -1,10 +1,9 @@
 """Every weights file tfbench knows, with where it comes from.
 
 ``download`` entries: users fetch them with ``tfbench weights download NAME`` (or import a
-file they fetched elsewhere); their sha256 is pinned where several independent public
-sources agree on it (only a pinned file is canonical), otherwise the torch-hub style hash
-prefix in the file name is checked and results record the file as "unverified" with its
-hash.
+file they fetched elsewhere); their hashes are pinned where a machine with internet
+verified them, otherwise the torch-hub style hash prefix in the file name is checked and
+the hash of the file actually used is recorded with every result.
 
 ``package`` entries ship inside a pinned PyPI package and work offline; their sha256 was
 taken from that package version.
