@@ -254,3 +254,23 @@ def test_unverified_weights_reach_the_result_and_the_leaderboard_refusal(tmp_pat
     validate(data)
     assert data["canonical"] is False
     assert any("unverified: no pinned sha256, file " + "ab" * 32 in reason for reason in refusal_reasons(record))
+
+
+def test_download_unpacks_the_member_of_a_zip(tmp_path, spec_for):
+    """arcface_r50's URL is buffalo_l.zip: the pinned w600k_r50.onnx is taken out of it."""
+    import zipfile
+
+    member = b"onnx bytes " * 100
+    archive = tmp_path / "bundle.zip"
+    with zipfile.ZipFile(archive, "w") as out:
+        out.writestr("bundle/model.onnx", member)
+        out.writestr("bundle/other.onnx", b"other")
+    spec_for(filename="model.onnx", urls=(archive.as_uri(),), sha256=hashlib.sha256(member).hexdigest())
+    path = weights.download("unit_test_net")
+    assert path.read_bytes() == member and weights.weights_record("unit_test_net").canonical
+    broken = tmp_path / "broken.zip"
+    broken.write_bytes(b"<html>not a zip</html>")
+    spec_for(filename="model2.onnx", urls=(broken.as_uri(),), sha256="0" * 64)
+    with pytest.raises(Exception, match="does not give model2.onnx"):
+        weights.download("unit_test_net")
+    assert not list(weights.weights_dir().glob("model2*"))

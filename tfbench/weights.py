@@ -388,14 +388,17 @@ def _unzip_member(part: Path, filename: str) -> str:
     of insightface's buffalo_l.zip); return the member's sha256."""
     import zipfile
 
-    with zipfile.ZipFile(part) as archive:
-        members = [item for item in archive.namelist() if Path(item).name == filename]
-        if not members:
-            part.unlink(missing_ok=True)
-            raise TfbenchError(f"The downloaded archive holds no {filename}. Nothing was written.")
-        extracted = part.with_name(part.name + ".member")
-        with archive.open(members[0]) as member, open(extracted, "wb") as out:
-            shutil.copyfileobj(member, out, CHUNK)
+    try:
+        with zipfile.ZipFile(part) as archive:
+            members = [item for item in archive.namelist() if Path(item).name == filename]
+            if not members:
+                raise zipfile.BadZipFile(f"no {filename} inside")
+            extracted = part.with_name(part.name + ".member")
+            with archive.open(members[0]) as member, open(extracted, "wb") as out:
+                shutil.copyfileobj(member, out, CHUNK)
+    except zipfile.BadZipFile as error:
+        part.unlink(missing_ok=True)
+        raise TfbenchError(f"The downloaded archive does not give {filename} ({error}). Nothing was written.") from None
     os.replace(extracted, part)
     return sha256_file(part)
 
