@@ -87,7 +87,7 @@ class ClipParams:
     max_clip_seconds: float | None = None
     av_tolerance_s: float = 0.2
     max_missing_face: float = 0.2
-    max_multi_face: float = 0.1
+    max_multi_face: float = 0.1  # = tfbench.face.detect.SEVERAL_FACES_MAX_FRACTION (the face metrics' rule)
 
     def digest(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
@@ -185,11 +185,10 @@ def expected_frames(duration_s: float) -> int:
 
 
 def _faces_counted(boxes: np.ndarray) -> int:
-    """Faces at least a quarter the area of the largest one (smaller ones are ignored)."""
-    if len(boxes) == 0:
-        return 0
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return int(np.sum(areas >= 0.25 * areas.max()))
+    """Faces at least a quarter the area of the largest one: tfbench's one several-faces rule."""
+    from tfbench.face.detect import faces_counted
+
+    return faces_counted(boxes)
 
 
 def face_track(found: dict[int, np.ndarray], first: int, end: int, params: ClipParams) -> np.ndarray:

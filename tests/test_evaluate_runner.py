@@ -455,4 +455,12 @@ def test_several_faces_fail_face_metrics_once_detected():
                 METRICS.get(metric_id)().score_clip(clip)
     finally:
         landmarks_module.detect_landmarks = original
-    assert len(calls) == 1  # pred only: every metric stops at the prediction's check
+    assert len(calls) == 2  # pred only, once per detection setting (LMD's ATVGnet grey pass, the default)
+    # one face generated, two in the ground truth (CSIM's identity reference): same policy
+    one_face = np.zeros_like(frames)
+    one_face[:, :, :256] = face
+    clip = ClipInputs.from_arrays(one_face, frames.copy())
+    for metric_id, message in (("lmd@dlib", "gt: several faces"), ("csim@dlib", "identity reference: several faces in 1 of 1"),
+                               ("efd@fer", "gt: several faces")):
+        with pytest.raises(FaceError, match=message):
+            METRICS.get(metric_id)().score_clip(clip)

@@ -51,14 +51,19 @@ def test_blank_frame_has_no_face_and_nan_rows(face):
 
 
 def test_two_faces_counted_and_largest_used(face):
-    small = face[::2, ::2]
+    import cv2
+
+    smaller = cv2.resize(face, None, fx=0.7, fy=0.7)  # box area 0.48 of the big one: counted
     padded = np.zeros_like(face)
-    padded[64:192, 64:192] = small
+    padded[40:40 + smaller.shape[0], 40:40 + smaller.shape[1]] = smaller
     pair = np.ascontiguousarray(np.concatenate([face, padded], axis=1))
     result = detect_landmarks(pair[None])
     assert result.num_faces.tolist() == [2]
-    assert result.boxes[0, 0] < 256  # the big face on the left, not the half-size one
+    assert result.boxes[0, 0] < 256  # the big face on the left, not the smaller one
     np.testing.assert_array_equal(largest_box(detect_faces(pair))[:4], result.boxes[0])
+    half = np.zeros_like(face)
+    half[64:192, 64:192] = face[::2, ::2]  # box area 0.24 of the big one: a background face
+    assert detect_landmarks(np.concatenate([face, half], axis=1)[None]).num_faces.tolist() == [1]
 
 
 def test_mmod_detector_agrees_with_hog(face):
@@ -267,3 +272,23 @@ def test_fan_points_match_face_alignment(face_alignment_api, face):
         dlib_style = [int(x1), int(y1), int(x2) - 1, int(y2) - 1]
         expected = reference.get_landmarks_from_image(face, detected_faces=[dlib_style])[0]
         np.testing.assert_array_equal(ours.points[index], expected.astype(np.float32))
+
+
+def test_one_several_faces_policy_for_metrics_and_recipes():
+    """One rule: a face counts when its box has >= 1/4 of the largest one's area; a video
+    with several counted faces in more than 10 % of frames fails. The recipes use it too."""
+    from recipes.base import ClipParams, _faces_counted
+
+    from tfbench.errors import FaceError
+    from tfbench.face.detect import SEVERAL_FACES_MAX_FRACTION, faces_counted
+    from tfbench.face.landmarks import check_one_face
+
+    big, small, twin = [0, 0, 100, 100, 1], [200, 0, 240, 40, 1], [300, 0, 400, 100, 1]
+    assert faces_counted(np.array([big, small], np.float32)) == 1  # a background face 16 % the size
+    assert faces_counted(np.array([big, twin], np.float32)) == 2 and faces_counted(np.zeros((0, 5))) == 0
+    for boxes in ([big, small], [big, twin], []):
+        assert _faces_counted(np.array(boxes, np.float32).reshape(-1, 5)) == faces_counted(np.array(boxes, np.float32).reshape(-1, 5))
+    assert ClipParams(recipe="x", recipe_version="1").max_multi_face == SEVERAL_FACES_MAX_FRACTION
+    check_one_face(np.array([1] * 9 + [2]), "pred")  # 1 of 10 frames: the largest face is used
+    with pytest.raises(FaceError, match="pred: several faces in 2 of 10 frames"):
+        check_one_face(np.array([1] * 8 + [2, 2]), "pred")

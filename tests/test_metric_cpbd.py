@@ -1,5 +1,6 @@
-"""CPBD: hand-checked widths and scores, and the vectorised steps against literal ports of
-the MATLAB reference's loops (CPBD_compute.m, MATLAB's edge thinning and Canny NMS)."""
+"""CPBD: the default equals the ``cpbd`` PyPI package on identical real frames; the
+``matlab`` variant: hand-checked widths and scores, and the vectorised steps against
+literal ports of the MATLAB reference's loops (CPBD_compute.m, edge thinning, Canny NMS)."""
 
 import numpy as np
 import pytest
@@ -46,19 +47,21 @@ def test_ramp_widths_are_measured_by_hand():
     ],
 )
 def test_single_edge_scores(ramp, low, expected):
-    assert cpbd_of_grey(ramp_image(ramp, low=low, high=200.0)) == expected
+    assert cpbd_of_grey(ramp_image(ramp, low=low, high=200.0), "matlab") == expected
 
 
 def test_flat_frame_has_no_edges_and_scores_zero_like_matlab():
-    assert cpbd_of_grey(np.full((64, 64), 90.0)) == 0.0
+    assert cpbd_of_grey(np.full((64, 64), 90.0), "matlab") == 0.0
+    assert cpbd_of_grey(np.full((64, 64), 90.0), "pypi") == 0.0
 
 
 def test_blur_lowers_cpbd_monotonically():
     rng = np.random.default_rng(0)
     texture = np.round(gaussian_filter(rng.uniform(0, 255, (128, 128)), 0.6))  # edges of every contrast
-    scores = [cpbd_of_grey(np.round(gaussian_filter(texture, sigma))) for sigma in (0.01, 0.6, 1.0, 2.0)]
-    assert scores[0] > 0.8 and scores[-1] < 0.3
-    assert all(a > b for a, b in zip(scores, scores[1:])), scores
+    for variant in ("matlab", "pypi"):
+        scores = [cpbd_of_grey(np.round(gaussian_filter(texture, sigma)), variant) for sigma in (0.01, 0.6, 1.0, 2.0)]
+        assert scores[0] > 0.8 and scores[-1] < 0.3
+        assert all(a > b for a, b in zip(scores, scores[1:])), (variant, scores)
 
 
 def test_rgb2gray_matches_matlab_rounding():
@@ -218,10 +221,61 @@ def test_canny_finds_a_thin_closed_outline():
 def test_metric_scores_generated_frames_only():
     sharp = np.stack([ramp_image(1)] * 3, axis=-1).astype(np.uint8)
     blurred = np.stack([ramp_image(4)] * 3, axis=-1).astype(np.uint8)
-    metric = METRICS.get("cpbd")()
+    metric = METRICS.get("cpbd")(variant="matlab")
     assert metric.needs == frozenset({"pred"})
     score = metric.score_clip(ClipInputs.from_arrays(np.stack([sharp, blurred, sharp])))
     assert score.values["cpbd"] == pytest.approx(2 / 3)
-    np.testing.assert_array_equal(per_frame_cpbd(np.stack([sharp, blurred])), [1.0, 0.0])
+    np.testing.assert_array_equal(per_frame_cpbd(np.stack([sharp, blurred]), "matlab"), [1.0, 0.0])
     with pytest.raises(InputError, match="at least 64x64"):
         per_frame_cpbd(np.zeros((1, 32, 80, 3), np.uint8))
+
+
+# ------------------------------------------------------------------ default = the PyPI package
+
+
+def pypi_cpbd():
+    """The ``cpbd`` package (1.0.7). Its module imports ``scipy.ndimage.imread`` (removed in
+    SciPy 1.2) for its command-line reader only: a stub lets ``cpbd.compute`` import."""
+    import scipy.ndimage
+
+    if not hasattr(scipy.ndimage, "imread"):
+        scipy.ndimage.imread = None
+    import cpbd
+
+    return cpbd
+
+
+def test_default_equals_the_pypi_package_on_real_frames():
+    """Real talking-face frames (the bundled sample) and a blurred copy: tfbench's default
+    equals cpbd.compute on the same grey frames; the MATLAB variant differs by >5 %."""
+    from pathlib import Path
+
+    import cv2
+
+    import tfbench
+    from tfbench.evaluate.metrics.cpbd import pil_grey
+    from tfbench.io.video import read_video
+
+    video = Path(tfbench.__file__).parent / "sample_raw/W001/video/front/happy/level_2/001.mp4"
+    frames = read_video(video).frames[::25]  # 3 frames, 256x256
+    blurred = np.stack([cv2.GaussianBlur(frame, (0, 0), 1.5) for frame in frames])
+    package = pypi_cpbd()
+    for clip in (frames, blurred):
+        expected = np.array([package.compute(pil_grey(frame)) for frame in clip])
+        np.testing.assert_allclose(per_frame_cpbd(clip), expected, rtol=0, atol=1e-12)
+        metric = METRICS.get("cpbd")()
+        assert metric.protocol_params()["variant"] == "pypi"
+        assert metric.score_clip(ClipInputs.from_arrays(clip)).values["cpbd"] == pytest.approx(expected.mean(), abs=1e-12)
+    sharp = np.array([package.compute(pil_grey(frame)) for frame in frames]).mean()
+    assert abs(per_frame_cpbd(frames, "matlab").mean() - sharp) / sharp > 0.05  # the variants really differ
+
+
+def test_pil_grey_is_what_the_package_reader_gives():
+    from PIL import Image
+
+    from tfbench.evaluate.metrics.cpbd import pil_grey
+
+    frame = np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(pil_grey(frame), np.asarray(Image.fromarray(frame).convert("L")))
+    with pytest.raises(InputError, match="unknown variant"):
+        METRICS.get("cpbd")(variant="canny")

@@ -81,3 +81,58 @@ def test_arcface_names_its_fix(astronaut_face):
         clip = ClipInputs.from_arrays(astronaut_face[None], reference=astronaut_face)
         with pytest.raises(MissingWeightsError, match="arcface_r50"):
             CSIMArcFace().score_clip(clip)
+
+
+def random_arcface_onnx(path, seed: int = 0) -> None:
+    """A random ONNX recognition network with w600k_r50's interface: input [N,3,112,112]
+    float, output [N,512]; nodes named like a PyTorch export (no leading Sub/Mul, so
+    insightface normalises with mean 127.5, std 127.5 as for the real file)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    conv = rng.normal(0, 0.1, (16, 3, 8, 8)).astype(np.float32)
+    dense = rng.normal(0, 0.1, (16 * 14 * 14, 512)).astype(np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Conv", ["input.1", "conv_w"], ["c"], name="Conv_0", strides=[8, 8]),
+            helper.make_node("Relu", ["c"], ["r"], name="Relu_1"),
+            helper.make_node("Flatten", ["r"], ["f"], name="Flatten_2", axis=1),
+            helper.make_node("MatMul", ["f", "dense_w"], ["683"], name="MatMul_3"),
+        ],
+        "random_arcface",
+        [helper.make_tensor_value_info("input.1", TensorProto.FLOAT, ["None", 3, 112, 112])],
+        [helper.make_tensor_value_info("683", TensorProto.FLOAT, ["None", 512])],
+        [numpy_helper.from_array(conv, "conv_w"), numpy_helper.from_array(dense, "dense_w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+
+
+def test_arcface_csim_equals_insightface_recognition_model(astronaut_face, other_people):
+    """insightface's own ArcFaceONNX (its norm_crop alignment, its cv2.dnn blob with BGR->RGB
+    swap and 127.5 normalisation, the same ONNX session type) on the same random ONNX network
+    and the same 5 keypoints (from dlib's 68: insightface's SCRFD detector weights are not
+    available offline): tfbench's embeddings and CSIM equal insightface's."""
+    from insightface.app.common import Face  # installed --no-deps by scripts/install.sh
+    from insightface.model_zoo.arcface_onnx import ArcFaceONNX
+
+    from tfbench.face.embed import five_points_from_68
+    from tfbench.face.landmarks import detect_landmarks
+    from tfbench.testing import install_random_file
+
+    path = install_random_file("arcface_r50", random_arcface_onnx)
+    frames = np.concatenate([astronaut_face[None], other_people])
+    ours = face_embeddings(frames, backend="arcface")
+    model = ArcFaceONNX(model_file=str(path))
+    assert (model.input_mean, model.input_std) == (127.5, 127.5)
+    marks = detect_landmarks(frames)
+    for t, frame in enumerate(frames):
+        face = Face(kps=five_points_from_68(marks.points[t]))
+        reference = model.get(np.ascontiguousarray(frame[:, :, ::-1]), face)  # insightface takes BGR
+        np.testing.assert_allclose(ours[t], reference / np.linalg.norm(reference), rtol=0, atol=2e-6)
+    score = CSIMArcFace().score_clip(ClipInputs.from_arrays(other_people, reference=astronaut_face))
+    expected = np.mean([model.compute_sim(ours[0], ours[t]) for t in (1, 2, 3)])
+    assert score.values["csim@arcface"] == pytest.approx(expected, abs=1e-6)
+    assert abs(expected) > 1e-3

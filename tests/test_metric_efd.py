@@ -113,7 +113,7 @@ def test_efd_fer_end_to_end(face):
 
 def test_efd_without_any_face_fails_the_clip(face):
     blank = np.zeros((2,) + face.shape, dtype=np.uint8)
-    with pytest.raises(FaceError, match="no frame has a face"):
+    with pytest.raises(FaceError, match="scored only 0 of 2 frames"):
         EFDFer().score_clip(ClipInputs.from_arrays(blank, np.stack([face, face])))
 
 
@@ -153,13 +153,13 @@ def test_emotion_fan_loads_its_checkpoint_and_scores(face, face_box):
     assert features.shape == (3, 512) and np.isnan(features[2]).all()
     np.testing.assert_array_equal(features[0], features[1])
     # the same numbers as the backbone run directly on the documented input
-    from tfbench.face.emotion import fan_crop
+    from tfbench.face.emotion import fan_chip
 
     net = emotion_fan_backbone()
     net.load_state_dict({k.removeprefix("module."): v for k, v in _emotion_fan_checkpoint(0)["state_dict"].items() if "alpha" not in k and "pred_fc" not in k})
     net.eval()
     with torch.no_grad():
-        direct = net(torch.from_numpy(fan_crop(face, face_box)).permute(2, 0, 1)[None].float() / 255.0)[0].numpy()
+        direct = net(torch.from_numpy(fan_chip(face, face_box)).permute(2, 0, 1)[None].float() / 255.0)[0].numpy()
     np.testing.assert_allclose(features[0], direct, rtol=1e-5, atol=1e-6)
 
     gt = np.stack([face, face, face])
@@ -178,3 +178,130 @@ def test_emotion_fan_rejects_a_foreign_checkpoint(face, face_box):
     install_random_file("emotion_fan", lambda path: path.write_bytes(b"garbage"))
     with pytest.raises(TfbenchError, match="not a readable PyTorch checkpoint"):
         emotion_fan_features(face[None], face_box[None])
+
+
+# ------------------------------------------------------------------ Emotion-FAN's own code, transcribed
+
+
+def emotion_fan_reference(frames_rgb, checkpoint):
+    """Open-Debin/Emotion-FAN, transcribed: ``face_align_cuda.py`` ``face_alignment`` (HOG
+    detector on RGB with upsample 1, 5-point predictor on ``dets[0]``, ``get_face_chip(size=224,
+    padding=0.25)``, ``cv2.imwrite`` JPEG), its loader (``Image.open(...).convert("RGB")``,
+    ``transforms.Resize(224)``, ``ToTensor()``), ``load.model_parameters`` and
+    ``networks.resnet18_at`` ``forward(phrase='eval')`` up to ``f`` (512-d)."""
+    import tempfile
+    from pathlib import Path
+
+    import cv2
+    import dlib
+    import torch
+    import torch.nn as nn
+    import torchvision.transforms as transforms
+    from PIL import Image
+
+    class BasicBlock(nn.Module):
+        expansion = 1
+
+        def __init__(self, inplanes, planes, stride=1, downsample=None):
+            super().__init__()
+            self.conv1 = nn.Conv2d(inplanes, planes, kernel_size=3, stride=stride, padding=1, bias=False)
+            self.bn1 = nn.BatchNorm2d(planes)
+            self.relu = nn.ReLU()
+            self.conv2 = nn.Conv2d(planes, planes, kernel_size=3, stride=1, padding=1, bias=False)
+            self.bn2 = nn.BatchNorm2d(planes)
+            self.downsample = downsample
+
+        def forward(self, x):
+            residual = x
+            out = self.relu(self.bn1(self.conv1(x)))
+            out = self.bn2(self.conv2(out))
+            if self.downsample is not None:
+                residual = self.downsample(x)
+            out += residual
+            return self.relu(out)
+
+    class ResNetAT(nn.Module):
+        def __init__(self, layers=(2, 2, 2, 2)):
+            super().__init__()
+            self.inplanes = 64
+            self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
+            self.bn1 = nn.BatchNorm2d(64)
+            self.relu = nn.ReLU()
+            self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+            self.layer1 = self._make_layer(64, layers[0])
+            self.layer2 = self._make_layer(128, layers[1], stride=2)
+            self.layer3 = self._make_layer(256, layers[2], stride=2)
+            self.layer4 = self._make_layer(512, layers[3], stride=2)
+            self.avgpool = nn.AdaptiveAvgPool2d(1)
+            self.dropout = nn.Dropout(0.5)
+            self.alpha = nn.Sequential(nn.Linear(512, 1), nn.Sigmoid())
+            self.beta = nn.Sequential(nn.Linear(1024, 1), nn.Sigmoid())
+            self.pred_fc1 = nn.Linear(512, 7)
+            self.pred_fc2 = nn.Linear(1024, 7)
+
+        def _make_layer(self, planes, blocks, stride=1):
+            downsample = None
+            if stride != 1 or self.inplanes != planes:
+                downsample = nn.Sequential(nn.Conv2d(self.inplanes, planes, kernel_size=1, stride=stride, bias=False),
+                                           nn.BatchNorm2d(planes))
+            layers = [BasicBlock(self.inplanes, planes, stride, downsample)]
+            self.inplanes = planes
+            layers += [BasicBlock(self.inplanes, planes) for _ in range(1, blocks)]
+            return nn.Sequential(*layers)
+
+        def forward(self, x):  # phrase='eval', AT_level='first_level'
+            f = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+            f = self.avgpool(self.layer4(self.layer3(self.layer2(self.layer1(f)))))
+            f = f.squeeze(3).squeeze(2)
+            return f, self.alpha(self.dropout(f))
+
+    model = ResNetAT()
+    model_state = model.state_dict()
+    for key in checkpoint["state_dict"]:  # load.model_parameters
+        if key not in ("module.fc.weight", "module.fc.bias"):
+            model_state[key.replace("module.", "")] = checkpoint["state_dict"][key]
+    model.load_state_dict(model_state)
+    model.eval()
+
+    from tfbench.weights import weights_path
+
+    detector = dlib.get_frontal_face_detector()
+    sp = dlib.shape_predictor(str(weights_path("dlib_landmarks5")))
+    transform = transforms.Compose([transforms.Resize(224), transforms.ToTensor()])
+    features = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for index, rgb in enumerate(frames_rgb):
+            img = cv2.cvtColor(np.ascontiguousarray(rgb[:, :, ::-1]), cv2.COLOR_BGR2RGB)  # cv2.imread then BGR2RGB
+            dets = detector(img, 1)
+            faces = dlib.full_object_detections()
+            for detection in dets:
+                faces.append(sp(img, detection))
+            image = dlib.get_face_chip(img, faces[0], size=224, padding=0.25)
+            path = str(Path(tmp) / f"{index}.jpg")
+            cv2.imwrite(path, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+            tensor = transform(Image.open(path).convert("RGB"))
+            with torch.no_grad():
+                f, _ = model(tensor[None])
+            features.append(f[0].numpy())
+    return np.stack(features)
+
+
+def test_emotion_fan_features_equal_the_public_code(face):
+    """Real faces (the astronaut, a mirrored and a shifted copy): tfbench's Emotion-FAN
+    features equal the transcribed Emotion-FAN pipeline on the same random checkpoint."""
+    import torch
+
+    checkpoint = _emotion_fan_checkpoint(7)
+    with torch.no_grad():  # non-trivial BatchNorm statistics, as a trained checkpoint has
+        for key, value in checkpoint["state_dict"].items():
+            if key.endswith("running_var"):
+                value.uniform_(0.5, 2.0)
+            elif key.endswith("running_mean"):
+                value.normal_(0.0, 0.1)
+    install_random_weights("emotion_fan", checkpoint)
+    frames = np.stack([face, np.ascontiguousarray(face[:, ::-1]), np.roll(face, (5, -7), axis=(0, 1))])
+    boxes = np.stack([detect_faces(frame)[0, :4] for frame in frames])
+    ours = emotion_fan_features(frames, boxes)
+    expected = emotion_fan_reference(frames, checkpoint)
+    np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-5)
+    assert np.abs(expected[0] - expected[1]).max() > 1e-3  # the frames give different features

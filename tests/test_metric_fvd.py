@@ -137,3 +137,71 @@ def test_runner_round_trip_keeps_streaming_state_and_records_the_warning(tiny_i3
     assert "only 2 video windows" in fvd_first.notes["warning"]
     assert fvd_first.weights["fvd_i3d"]["canonical"] is False
     assert first.record.metrics["psnr"].value > 20
+
+
+# ------------------------------------------------------------------ parity with cd-fvd (PyPI)
+
+
+class StandInCore(torch.nn.Module):
+    """A small random video network, [B,3,T,224,224] float in [-1,1] -> [B,400] (the real I3D
+    takes ~7 s per window on a CI core, too slow for the unit suite; both sides get this one)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv3d(3, 16, kernel_size=(3, 7, 7), stride=(2, 8, 8))
+        self.head = torch.nn.Linear(16 * 7, 400)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.conv(x))  # [B, 16, 7, 28, 28]
+        return self.head(x.mean(dim=(3, 4)).flatten(1))
+
+
+class StyleGANVCall(torch.nn.Module):
+    """The I3D TorchScript's call convention around ``core``: uint8 [B,3,T,H,W], rescale to
+    [-1, 1], resize frames to 224x224 (trilinear, time kept), 400-d features."""
+
+    def __init__(self, core: torch.nn.Module) -> None:
+        super().__init__()
+        self.core = core
+
+    def forward(self, x: torch.Tensor, rescale: bool = False, resize: bool = False, return_features: bool = False) -> torch.Tensor:
+        x = x.float()
+        if rescale:
+            x = x / 127.5 - 1.0
+        if resize:
+            x = F.interpolate(x, size=(x.shape[2], 224, 224), mode="trilinear", align_corners=False)
+        logits = self.core(x)
+        return logits if return_features else logits.softmax(dim=1)
+
+
+def test_fvd_equals_cd_fvd_on_the_same_network(tmp_path):
+    """cd-fvd (PyPI, StyleGAN-V's statistics: biased covariance, scipy sqrtm) and tfbench on
+    the same videos and the same random network: the same FVD. cd-fvd preprocesses with its
+    own code (bilinear resize of each frame to 224, then 2x/255 - 1); tfbench calls the
+    TorchScript with rescale=True, resize=True as StyleGAN-V does."""
+    from cdfvd import fvd as cd_fvd
+    from cdfvd.third_party.i3d.pytorch_i3d import InceptionI3d
+
+    torch.manual_seed(0)
+    core = StandInCore().eval()
+    with torch.no_grad():
+        core.head.weight.mul_(30.0)  # features of a few units, like I3D logits
+    module = torch.jit.script(StyleGANVCall(core).eval())
+    install_random_file("fvd_i3d", lambda path: torch.jit.save(module, str(path)))
+    rng = np.random.default_rng(4)
+    base = rng.integers(0, 200, (8, 16, 40, 48, 3))
+    gt_windows = (base + rng.integers(0, 56, base.shape)).astype(np.uint8)
+    pred_windows = np.clip(base * 0.7 + rng.integers(0, 100, base.shape), 0, 255).astype(np.uint8)
+
+    metric = METRICS.get("fvd")(batch_size=4)
+    clips = [ClipInputs.from_arrays(pred_windows[i:i + 2].reshape(32, 40, 48, 3), gt_windows[i:i + 2].reshape(32, 40, 48, 3))
+             for i in range(0, 8, 2)]  # 4 clips x 2 windows of 16 consecutive frames
+    ours = metric.aggregate(metric.score_clip(clip) for clip in clips)["fvd"]
+
+    ckpt = tmp_path / "i3d.pt"
+    torch.save(InceptionI3d(400, in_channels=3).state_dict(), ckpt)  # cd-fvd's loader needs an I3D file...
+    reference = cd_fvd.cdfvd("i3d", ckpt_path=str(ckpt), device="cpu", n_fake="full")
+    reference.model = core  # ...then scores with the same network as tfbench
+    expected = float(reference.compute_fvd(gt_windows, pred_windows))
+    assert expected > 1.0
+    assert ours == pytest.approx(expected, rel=1e-6)  # measured: 50.034069 vs 50.034073

@@ -266,3 +266,30 @@ def test_runner_scores_a_sample_clip_and_reports_a_short_one(wav2lip_case, tmp_p
     direct = LSE().score_clip(clip)
     assert result["lse_c"].value == pytest.approx(direct.values["lse_c"], rel=1e-6)
     assert result["lse_d"].value == pytest.approx(direct.values["lse_d"], rel=1e-6)
+
+
+def test_precropped_refuses_whole_frames_and_accepts_face_crops(wav2lip_case):
+    """Pre-cropped mode used to score whole frames (176x144) silently: frames whose face is
+    small in the frame now fail the clip with the fix; face crops are scored as before."""
+    from pathlib import Path
+
+    from skimage.data import astronaut
+
+    import tfbench
+    from tfbench.io.video import read_video
+
+    install_random_weights("syncnet_v2", wav2lip_case["state"])
+    image = astronaut()
+    canvas = np.full((144, 176, 3), 90, np.uint8)  # a 176x144 frame with a 45 px face in it
+    canvas[16:128, 32:144] = cv2.resize(np.ascontiguousarray(image[0:256, 96:352]), (112, 112), interpolation=cv2.INTER_AREA)
+    frames = np.repeat(canvas[None], 34, axis=0)
+    clip = ClipInputs.from_arrays(frames, audio=wav2lip_case["audio"])
+    with pytest.raises(FaceError, match=r"needs face crops, but in 8 of 8 checked frames .*lse.mode=pipeline"):
+        LSE().score_clip(clip)
+    assert np.isfinite(LSE(min_crop_face_fraction=0).score_clip(clip).values["lse_d"])  # the documented opt-out
+
+    sample = Path(tfbench.__file__).parent / "sample_raw/W001/video/front/happy/level_1/001.mp4"
+    crops = read_video(sample).frames[:34]  # the bundled sample: square face crops
+    score = LSE().score_clip(ClipInputs.from_arrays(crops, audio=wav2lip_case["audio"]))
+    assert score.info["crop_check_faces"] == 8 and np.isfinite(score.values["lse_c"])
+    assert LSE().protocol_params()["min_crop_face_fraction"] == 0.3

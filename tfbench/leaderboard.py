@@ -112,7 +112,7 @@ def refusal_reasons(record: ResultRecord) -> list[str]:
         note = f": {record.model_notes}" if record.model_notes else ""
         reasons.append(f"model checkpoint is not canonical{note}")
     non_canonical = sorted(
-        f"{metric_id} ({name})"
+        f"{metric_id} ({name}" + (f", unverified: no pinned sha256, file {entry['sha256']}" if entry.get("status") == "unverified" else "") + ")"
         for metric_id, metric in record.metrics.items()
         for name, entry in metric.weights.items()
         if not entry["canonical"]

@@ -24,7 +24,9 @@ class MetricResult:
     """One metric's aggregate over the clips it scored.
 
     ``value`` is None when no clip could be scored. ``weights`` maps weights name ->
-    ``{"sha256": ..., "canonical": bool}`` for every file the metric's networks used.
+    ``{"sha256": ..., "canonical": bool, "status": "canonical" | "unverified" |
+    "non-canonical"}`` for every file the metric's networks used (canonical only when the
+    sha256 equals the pinned one; see tfbench.weights).
     """
 
     id: str  # e.g. "psnr", "lse_c", "csim@dlib"
@@ -110,7 +112,12 @@ def git_state(repo: Path | None = None) -> tuple[str | None, bool | None]:
 _WEIGHTS_ENTRY = {
     "type": "object",
     "required": ["sha256", "canonical"],
-    "properties": {"sha256": {"type": "string"}, "canonical": {"type": "boolean"}},
+    "properties": {
+        "sha256": {"type": "string"},
+        "canonical": {"type": "boolean"},
+        # canonical: sha256 equals the pin; unverified: no pin, hash recorded; non-canonical: test/own weights
+        "status": {"enum": ["canonical", "unverified", "non-canonical"]},
+    },
 }
 _METRIC = {
     "type": "object",

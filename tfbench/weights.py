@@ -9,6 +9,11 @@ place only when it matches, so a wrong or interrupted download never leaves a fi
 Weights that ship inside PyPI packages (``source="package"``) resolve to the installed
 package's file and are hashed on first use. Nothing here ever falls back to random
 weights: a missing file raises :class:`MissingWeightsError` naming the command to run.
+
+A file is *canonical* only when its sha256 equals the spec's pinned sha256. A file of a
+spec without a pin (or only a name prefix) is *unverified*: usable, its hash recorded with
+every result, never called canonical. ``import`` and ``download`` also load a file that
+is not pinned as the network it must be (:func:`check_network`) and reject it otherwise.
 """
 
 from __future__ import annotations
@@ -149,6 +154,99 @@ def _hash_problem(spec: WeightsSpec, digest: str) -> str | None:
     return None
 
 
+# ---------------------------------------------------------------- does it load as the network?
+
+
+def _torch_state(path: Path):
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _strict(network, state) -> None:
+    network.load_state_dict(state, strict=True)
+
+
+def _check_syncnet(path: Path) -> None:
+    from tfbench.evaluate.syncnet.model import SyncNet, load_state_file
+
+    load_state_file(SyncNet(), path)
+
+
+def _check_s3fd(path: Path) -> None:
+    from tfbench.evaluate.syncnet.s3fd import S3FDNet
+
+    _strict(S3FDNet(), _torch_state(path))
+
+
+def _check_fid_inception(path: Path) -> None:
+    from tfbench.evaluate.networks.inception import build_fid_inception
+
+    _strict(build_fid_inception(), _torch_state(path))
+
+
+def _check_torchvision(constructor: str) -> Callable[[Path], None]:
+    def check(path: Path) -> None:
+        import torchvision
+
+        _strict(getattr(torchvision.models, constructor)(weights=None), _torch_state(path))
+
+    return check
+
+
+def _check_torchscript(path: Path) -> None:
+    import torch
+
+    torch.jit.load(str(path), map_location="cpu")
+
+
+def _check_arcface(path: Path) -> None:
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    shape_in, shape_out = session.get_inputs()[0].shape, session.get_outputs()[0].shape
+    if list(shape_in[1:]) != [3, 112, 112] or shape_out[-1] != 512:
+        raise ValueError(f"input {shape_in} / output {shape_out}, expected [N,3,112,112] -> [N,512]")
+
+
+def _check_emotion_fan(path: Path) -> None:
+    from tfbench.face.emotion import _load_emotion_fan
+
+    _load_emotion_fan.__wrapped__(str(path), 0)
+
+
+#: How a file of each downloadable network is loaded to prove it is that network.
+NETWORK_CHECKS: dict[str, tuple[str, Callable[[Path], None]]] = {
+    "syncnet_v2": ("a SyncNet state dict (syncnet_v2.model)", _check_syncnet),
+    "s3fd": ("an S3FD state dict (sfd_face.pth)", _check_s3fd),
+    "fid_inception": ("pytorch-fid's FID Inception state dict", _check_fid_inception),
+    "alexnet": ("a torchvision AlexNet state dict", _check_torchvision("alexnet")),
+    "vgg16": ("a torchvision VGG-16 state dict", _check_torchvision("vgg16")),
+    "vgg19": ("a torchvision VGG-19 state dict", _check_torchvision("vgg19")),
+    "fvd_i3d": ("a TorchScript archive (i3d_torchscript.pt)", _check_torchscript),
+    "fan2d": ("a TorchScript archive (2DFAN4)", _check_torchscript),
+    "arcface_r50": ("an ArcFace ONNX model (112x112 -> 512-d)", _check_arcface),
+    "emotion_fan": ("an Emotion-FAN ResNet-18 checkpoint", _check_emotion_fan),
+}
+
+
+def check_network(name: str, path: Path) -> None:
+    """Raise CheckpointError unless ``path`` loads as the network of weights ``name``
+    (names without a check in :data:`NETWORK_CHECKS` pass)."""
+    from tfbench.errors import CheckpointError
+
+    if name not in NETWORK_CHECKS:
+        return
+    expected, check = NETWORK_CHECKS[name]
+    try:
+        check(Path(path))
+    except ImportError as error:
+        raise CheckpointError(f"Cannot check that {path} is {expected}: {error}") from None
+    except Exception as error:  # noqa: BLE001 - unpickling, key, shape and format errors have many types
+        first = (str(error).splitlines() or [type(error).__name__])[0][:200]
+        raise CheckpointError(f"{path} is not {expected}: {first}") from None
+
+
 # ---------------------------------------------------------------- resolving files
 
 
@@ -197,29 +295,42 @@ def weights_path(name: str) -> Path:
 
 @dataclass(frozen=True)
 class WeightsRecord:
-    """What a result records about one weights file it used."""
+    """What a result records about one weights file it used.
+
+    ``status``: ``"canonical"`` (sha256 equals the pin), ``"unverified"`` (no pinned sha256
+    for this file: the hash is recorded, the file may or may not be the published one) or
+    ``"non-canonical"`` (marked by tests / own training, or contradicting the pin).
+    """
 
     name: str
     sha256: str
     canonical: bool
     path: str
+    status: str = "canonical"
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
+def canonical_status(spec: WeightsSpec, path: Path, digest: str) -> str:
+    """``"canonical"``, ``"unverified"`` or ``"non-canonical"`` for a file with sha256 ``digest``."""
+    if _hash_problem(spec, digest) or _is_marked_non_canonical(path, digest):
+        return "non-canonical"
+    return "canonical" if spec.sha256 and digest == spec.sha256 else "unverified"
+
+
 def weights_record(name: str) -> WeightsRecord:
     """Hash the file behind ``name`` and say whether it is the canonical one.
 
-    Canonical means: the spec's sha256 matches, or (hash unknown) the file came through
-    the registry and passes the name's hash prefix, or it ships in the named package.
-    Files written by tests with random weights are marked by :func:`mark_non_canonical`.
+    Canonical means exactly: the file's sha256 equals the spec's pinned sha256 (and tests
+    have not marked it, :func:`mark_non_canonical`). Without a pin the file is
+    ``"unverified"`` and not canonical, whatever its name's hash prefix says.
     """
     spec = get_spec(name)
     path = weights_path(name)
     digest = cached_sha256(path)
-    canonical = _hash_problem(spec, digest) is None and not _is_marked_non_canonical(path, digest)
-    return WeightsRecord(name=name, sha256=digest, canonical=canonical, path=str(path))
+    status = canonical_status(spec, path, digest)
+    return WeightsRecord(name=name, sha256=digest, canonical=status == "canonical", path=str(path), status=status)
 
 
 def _non_canonical_index() -> Path:
@@ -243,10 +354,12 @@ def _is_marked_non_canonical(path: Path, digest: str) -> bool:
 
 
 def install_file(name: str, source: Path, *, check_hash: bool = True, move: bool = False) -> Path:
-    """Put ``source`` into the cache as weights ``name`` after checking its hash.
+    """Put ``source`` into the cache as weights ``name`` after checking it.
 
-    The file is copied to ``<dest>.part`` and renamed only when it verifies, so a rejected
-    file leaves nothing behind.
+    With ``check_hash`` (the default; tests installing random networks turn it off) the
+    hash must not contradict the spec, and a file that does not match a pinned sha256 must
+    load as the expected network (:func:`check_network`). The file is copied to
+    ``<dest>.part`` and renamed only when it passes, so a rejected file leaves nothing behind.
     """
     spec = get_spec(name)
     if spec.source == "package":
@@ -263,9 +376,42 @@ def install_file(name: str, source: Path, *, check_hash: bool = True, move: bool
     if problem:
         part.unlink()
         raise WeightsHashError(f"Rejected {source}: {problem}. Nothing was written.")
+    if check_hash and digest != spec.sha256:
+        _check_or_remove(name, part, f"Rejected {source}")
     os.replace(part, dest)
     _remember_hash(dest, digest)
     return dest
+
+
+def _unzip_member(part: Path, filename: str) -> str:
+    """Replace the zip archive ``part`` by its member named ``filename`` (e.g. w600k_r50.onnx
+    of insightface's buffalo_l.zip); return the member's sha256."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(part) as archive:
+            members = [item for item in archive.namelist() if Path(item).name == filename]
+            if not members:
+                raise zipfile.BadZipFile(f"no {filename} inside")
+            extracted = part.with_name(part.name + ".member")
+            with archive.open(members[0]) as member, open(extracted, "wb") as out:
+                shutil.copyfileobj(member, out, CHUNK)
+    except zipfile.BadZipFile as error:
+        part.unlink(missing_ok=True)
+        raise TfbenchError(f"The downloaded archive does not give {filename} ({error}). Nothing was written.") from None
+    os.replace(extracted, part)
+    return sha256_file(part)
+
+
+def _check_or_remove(name: str, part: Path, what: str) -> None:
+    """check_network on the ``.part`` file; on failure delete it and re-raise with ``what``."""
+    from tfbench.errors import CheckpointError
+
+    try:
+        check_network(name, part)
+    except CheckpointError as error:
+        part.unlink(missing_ok=True)
+        raise CheckpointError(f"{what}: {error}. Nothing was written.") from None
 
 
 def download(name: str, progress: Callable[[int, int | None], None] | None = None) -> Path:
@@ -299,12 +445,15 @@ def download(name: str, progress: Callable[[int, int | None], None] | None = Non
             part.unlink(missing_ok=True)
             errors.append(f"{url}: {error}")
             continue
-        problem = _hash_problem(spec, digest.hexdigest())
+        digest_hex = _unzip_member(part, spec.filename) if url.split("?")[0].endswith(".zip") and not spec.filename.endswith(".zip") else digest.hexdigest()
+        problem = _hash_problem(spec, digest_hex)
         if problem:
             part.unlink(missing_ok=True)
             raise WeightsHashError(f"Downloaded {url} has {problem}. Nothing was written.")
+        if digest_hex != spec.sha256:
+            _check_or_remove(name, part, f"Downloaded {url}")
         os.replace(part, dest)
-        _remember_hash(dest, digest.hexdigest())
+        _remember_hash(dest, digest_hex)
         return dest
     raise TfbenchError(
         f"Could not download {name!r}:\n  " + "\n  ".join(errors)
@@ -316,12 +465,17 @@ def download(name: str, progress: Callable[[int, int | None], None] | None = Non
 class WeightsStatus:
     spec: WeightsSpec
     path: Path | None
-    state: str  # "ok", "missing", "hash mismatch", "unverified"
+    # "present", "missing"; with verify: "ok" (pinned sha256 matches), "hash mismatch",
+    # "not the network", "non-canonical", "unverified (no pinned sha256)"
+    state: str
     sha256: str | None = None
+    detail: str = ""
 
 
 def status(name: str, verify: bool = False) -> WeightsStatus:
-    """Whether weights ``name`` are present and (with ``verify``) what their hash says."""
+    """Whether weights ``name`` are present and (with ``verify``) what their hash says.
+
+    ``verify`` hashes the file; a file not matching a pin is also loaded as its network."""
     spec = get_spec(name)
     try:
         path = weights_path(name)
@@ -330,13 +484,20 @@ def status(name: str, verify: bool = False) -> WeightsStatus:
     if not verify:
         return WeightsStatus(spec, path, "present")
     digest = sha256_file(path)
-    problem = _hash_problem(spec, digest)
-    if problem:
-        return WeightsStatus(spec, path, "hash mismatch", digest)
     if _is_marked_non_canonical(path, digest):
         return WeightsStatus(spec, path, "non-canonical", digest)
-    known = spec.sha256 or spec.hash_prefix
-    return WeightsStatus(spec, path, "ok" if known else "unverified (no canonical hash known)", digest)
+    problem = _hash_problem(spec, digest)
+    if problem:
+        return WeightsStatus(spec, path, "hash mismatch", digest, problem)
+    if spec.sha256 and digest == spec.sha256:
+        return WeightsStatus(spec, path, "ok", digest)
+    from tfbench.errors import CheckpointError
+
+    try:
+        check_network(name, path)
+    except CheckpointError as error:
+        return WeightsStatus(spec, path, "not the network", digest, str(error))
+    return WeightsStatus(spec, path, "unverified (no pinned sha256)", digest)
 
 
 def load_state_dict(network, path: Path, key: str | None, expected: str):

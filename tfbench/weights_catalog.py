@@ -24,6 +24,8 @@ register(WeightsSpec(
     source="download",
     urls=("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",),
     hash_prefix="6726825d",
+    sha256="6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2",
+    size=95628359,
     used_by=("fid",),
 ))
 register(WeightsSpec(
@@ -43,6 +45,8 @@ register(WeightsSpec(
     source="download",
     urls=("https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",),
     hash_prefix="7be5be79",
+    sha256="7be5be791159472b1fbf3c69796f7cb30dca7ad8466c2df70058c37116cdee02",
+    size=244408911,
     used_by=("lpips@alex",),
 ))
 register(WeightsSpec(
@@ -53,6 +57,8 @@ register(WeightsSpec(
     source="download",
     urls=("https://download.pytorch.org/models/vgg16-397923af.pth",),
     hash_prefix="397923af",
+    sha256="397923af8e79cdbb6a7127f12361acd7a2f83e06b05044ddf496e83de57a5bf0",
+    size=553433881,
     used_by=("lpips@vgg",),
 ))
 register(WeightsSpec(
@@ -71,7 +77,9 @@ register(WeightsSpec(
     description="SyncNet of joonson/syncnet_python (LSE-C, LSE-D, sync losses)",
     license="MIT (syncnet_python)",
     source="download",
-    urls=("http://www.robots.ox.ac.uk/~vgg/software/lipsync/data/syncnet_v2.model",),
+    urls=("https://www.robots.ox.ac.uk/~vgg/software/lipsync/data/syncnet_v2.model",),
+    sha256="961e8696f888fce4f3f3a6c3d5b3267cf5b343100b238e79b2659bff2c605442",
+    size=54573114,
     used_by=("lse", "g4g training"),
 ))
 register(WeightsSpec(
@@ -81,6 +89,8 @@ register(WeightsSpec(
     license="BSD-3-Clause (S3FD)",
     source="download",
     urls=("https://www.robots.ox.ac.uk/~vgg/software/lipsync/data/sfd_face.pth",),
+    sha256="d54a87c2b7543b64729c9a25eafd188da15fd3f6e02f0ecec76ae1b30d86c491",
+    size=89844381,
     used_by=("lse full pipeline",),
 ))
 register(WeightsSpec(
@@ -100,6 +110,8 @@ register(WeightsSpec(
     license="non-commercial research (insightface)",
     source="download",
     urls=("https://github.com/deepinsight/insightface/releases/download/v0.7/buffalo_l.zip",),
+    sha256="4c06341c33c2ca1f86781dab0e829f88ad5b64be9fba56e56bc9ebdefc619e43",
+    size=174383860,
     used_by=("csim@arcface",),
     install_hint="download buffalo_l.zip, unzip, then: tfbench weights import arcface_r50 w600k_r50.onnx",
 ))

@@ -193,7 +193,8 @@ def _print_summary(console, summary, gt_only: list[str]) -> None:
         table.add_column(column)
     for metric in record.metrics.values():
         value = "—" if metric.value is None else f"{metric.value:.4f}"
-        weights = "canonical" if metric.canonical else "[red]NON-CANONICAL[/]"
+        statuses = {entry.get("status") for entry in metric.weights.values()}
+        weights = "canonical" if metric.canonical else "[yellow]UNVERIFIED[/]" if statuses <= {"canonical", "unverified"} else "[red]NON-CANONICAL[/]"
         table.add_row(metric.id, value, "↑" if metric.higher_is_better else "↓", str(metric.clips_scored),
                       str(metric.clips_failed), weights if metric.weights else "—")
     console.print(table)
@@ -203,6 +204,10 @@ def _print_summary(console, summary, gt_only: list[str]) -> None:
     )
     for key, count in sorted(summary.notes.items()):
         console.print(f"policy: {count} clip(s) with {key} (see per_clip json notes)")
+    coverage = {name: counts for metric in record.metrics.values() for name, counts in metric.notes.get("coverage", {}).items()}
+    for name, counts in sorted(coverage.items()):  # face metrics: frames with a face / frames, over scored clips
+        if counts.get("fraction") is not None:
+            console.print(f"face coverage: {name} scored {counts['frames_scored']} of {counts['frames']} frames ({counts['fraction']:.1%})")
     if not record.canonical:
         console.print("[yellow]This result is non-canonical (test weights or a non-canonical model): not for a leaderboard.[/]")
     if not record.model_canonical and record.model_notes:
@@ -218,6 +223,21 @@ def _print_summary(console, summary, gt_only: list[str]) -> None:
         if len(summary.failures) > 20:
             console.print(f"  … {len(summary.failures) - 20} more")
     console.print(f"wrote {summary.result_json} and {summary.per_clip_csv}")
+
+
+def parse_fps(value: str) -> float | str:
+    """``--fps``: a positive number, or "native" (no resampling)."""
+    from tfbench.errors import InputError
+
+    if value.strip().lower() == "native":
+        return "native"
+    try:
+        rate = float(value)
+    except ValueError:
+        rate = 0.0
+    if not rate > 0:
+        raise InputError(f"--fps takes a positive number or 'native', got {value!r}")
+    return rate
 
 
 def register(app: typer.Typer) -> None:
@@ -238,6 +258,7 @@ def register(app: typer.Typer) -> None:
         dataset_name: Optional[str] = typer.Option(None, "--dataset-name", help="Dataset name recorded with --gt (default: the --gt folder's name)."),
         resize_pred: bool = typer.Option(False, "--resize-pred", help="Resize predictions to the ground truth's size instead of failing the clip."),
         max_length_diff: int = typer.Option(2, "--max-length-diff", min=0, help="Frames by which pred and gt may differ (both truncated to the shorter)."),
+        fps: str = typer.Option("25", "--fps", help="Frame rate videos are resampled to (by timestamp), or 'native': every frame, no resampling (pred and gt must share a rate; LSE needs 25)."),
         device: str = typer.Option("cpu", "--device", help="Torch device for the metrics' networks."),
         save: bool = typer.Option(False, "--save", help="Also write the result into <leaderboards>/results/ (see docs/leaderboards.md)."),
         leaderboards: Path = typer.Option(Path("leaderboards"), "--leaderboards", help="Leaderboards folder --save writes into."),
@@ -281,7 +302,7 @@ def register(app: typer.Typer) -> None:
         else:
             jobs, info, identity = _model_jobs(model, checkpoint, dataset, split, limit, out, device)
         runner = Runner(
-            metric_objects, out, info, max_length_diff=max_length_diff, resize_pred=resize_pred,
+            metric_objects, out, info, fps=parse_fps(fps), max_length_diff=max_length_diff, resize_pred=resize_pred,
             progress=progress, identity=identity,
         )
         summary = runner.run(jobs)

@@ -71,12 +71,18 @@ def import_file(
 
 @weights_app.command("verify")
 def verify(names: Optional[List[str]] = typer.Argument(None)) -> None:
-    """Hash present files and compare with the known sha256; exit 1 on a mismatch."""
+    """Hash present files: "ok" = the pinned sha256 (canonical); "unverified" = no pin, loads
+    as its network (results say unverified); exit 1 on a mismatch or a file that is not its network."""
     from tfbench import weights
 
     bad = False
+    unverified = []
     for name in _names(names):
         state = weights.status(name, verify=True)
-        typer.echo(f"{name}: {state.state}" + (f" sha256={state.sha256}" if state.sha256 else ""))
-        bad |= state.state == "hash mismatch"
+        typer.echo(f"{name}: {state.state}" + (f" sha256={state.sha256}" if state.sha256 else "") + (f"\n  {state.detail}" if state.detail else ""))
+        bad |= state.state in ("hash mismatch", "not the network")
+        if state.state.startswith("unverified"):
+            unverified.append(name)
+    if unverified:
+        typer.echo(f"unverified (not canonical; results record them as unverified): {', '.join(unverified)}")
     raise typer.Exit(1 if bad else 0)

@@ -7,8 +7,10 @@ number of metrics. Everything is lazy: a run of PSNR alone never reads audio.
 Conventions (see ``docs/evaluate.md``):
 
 - ``frames("pred")`` / ``frames("gt")``: uint8 ``[T, H, W, 3]`` RGB at ``fps`` (25),
-  decoded by :func:`tfbench.io.video.read_video`, which resamples by timestamp. The
-  arrays are read-only: copy before changing them.
+  decoded by :func:`tfbench.io.video.read_video`, which resamples by timestamp; with
+  ``fps=None`` ("native") every decoded frame is kept, both videos must share one frame
+  rate (else InputError) and ``frame_rate`` is that rate. The arrays are read-only: copy
+  before changing them.
 - Length policy: when both videos exist and their lengths differ by at most
   ``max_length_diff`` frames (2 by default), both are truncated to the shorter and
   ``notes["truncated_frames"]`` says by how much; a larger difference raises
@@ -27,9 +29,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-
-#: Share of frames with several detected faces above which face-based metrics fail the clip.
-SEVERAL_FACES_MAX_FRACTION = 0.1
 
 from tfbench.errors import InputError, TfbenchError
 
@@ -75,12 +74,13 @@ class ClipInputs:
         gt: FrameSource = None,
         audio: AudioSource = None,
         reference: np.ndarray | None = None,
-        fps: float = 25.0,
+        fps: float | None = 25.0,
         resize_pred: bool = False,
         max_length_diff: int = MAX_LENGTH_DIFF,
     ) -> None:
         self.clip_id = clip_id
-        self.fps = float(fps)
+        self.fps = None if fps is None else float(fps)
+        self._native_fps: dict[str, float] = {}
         self.resize_pred = resize_pred
         self.max_length_diff = max_length_diff
         self._sources: dict[str, FrameSource] = {"pred": pred, "gt": gt}
@@ -159,6 +159,17 @@ class ClipInputs:
         return self._frames[which]
 
     @property
+    def frame_rate(self) -> float | None:
+        """Frames per second of ``frames()``: ``fps``, or with native rate the videos' own
+        rate (decoding them first); None for native-rate arrays, whose rate is unknown."""
+        if self.fps is not None:
+            return self.fps
+        for which in ("pred", "gt"):
+            if self.has(which):
+                self.frames(which)
+        return self.notes.get("native_fps")
+
+    @property
     def num_frames(self) -> int:
         """Frames per video after the length policy (pred's if present, else gt's)."""
         return int(self.frames("pred" if self.has("pred") else "gt").shape[0])
@@ -171,7 +182,9 @@ class ClipInputs:
             from tfbench.io.video import probe_video, read_video
 
             info = probe_video(source)
-            if abs(info.fps - self.fps) > 1e-3:
+            if self.fps is None:
+                self._native_fps[which] = float(info.fps)
+            elif abs(info.fps - self.fps) > 1e-3:
                 self.notes[f"{which}_native_fps"] = float(info.fps)
             frames = read_video(source, fps=self.fps).frames
         else:
@@ -182,6 +195,14 @@ class ClipInputs:
         """Decode both videos (once) and apply the length and resolution policies."""
         pred = self._decode("pred")
         gt = self._decode("gt")
+        rates = sorted(set(self._native_fps.values()))
+        if len(rates) > 1 and rates[-1] - rates[0] > 1e-3:
+            raise InputError(
+                f"clip {self.clip_id!r}: native frame rates differ (pred {self._native_fps['pred']:g}, gt "
+                f"{self._native_fps['gt']:g} fps); frames cannot be paired without resampling: evaluate with --fps 25"
+            )
+        if rates:
+            self.notes["native_fps"] = rates[0]
         if pred is not None and gt is not None:
             pred = self._match_resolution(pred, gt)
             pred, gt = self._match_length(pred, gt)
@@ -269,29 +290,18 @@ class ClipInputs:
             self._memo[key] = compute()
         return self._memo[key]
 
-    def landmarks(self, which: str, backend: str = "dlib"):
-        """:class:`tfbench.face.landmarks.LandmarkResult` of ``frames(which)``, detected once per backend.
+    def landmarks(self, which: str, backend: str = "dlib", **detection):
+        """:class:`tfbench.face.landmarks.LandmarkResult` of ``frames(which)``, detected once per
+        backend and ``detection`` options (``upsample``, ``grey`` of ``detect_landmarks``).
 
-        tfbench scores one face per clip. An occasional frame with an extra detection uses
-        the largest face (counted by the metrics); when several faces are found in more
-        than :data:`SEVERAL_FACES_MAX_FRACTION` of the frames, FaceError fails the clip for
-        every face-based metric instead of scoring whichever face happens to be largest.
+        tfbench scores one face per clip: :func:`tfbench.face.landmarks.check_one_face`
+        fails the clip for every face-based metric when several faces are found often.
         """
+        from tfbench.face.landmarks import check_one_face, detect_landmarks
 
-        def detect():
-            from tfbench.face.landmarks import detect_landmarks
-
-            return detect_landmarks(self.frames(which), backend=backend)
-
-        result = self.memo(("landmarks", which, backend), detect)
-        several = int((np.asarray(result.num_faces) > 1).sum())
-        if several > SEVERAL_FACES_MAX_FRACTION * len(result.num_faces):
-            from tfbench.errors import FaceError
-
-            raise FaceError(
-                f"{which}: several faces in {several} of {len(result.num_faces)} frames; tfbench scores one "
-                "face per clip: crop the video to the speaker's face"
-            )
+        key = ("landmarks", which, backend, *sorted(detection.items()))
+        result = self.memo(key, lambda: detect_landmarks(self.frames(which), backend=backend, **detection))
+        check_one_face(result.num_faces, which)
         return result
 
     def release(self) -> None:

@@ -251,7 +251,7 @@ class Runner:
         out: Path,
         info: RunInfo,
         *,
-        fps: float = 25.0,
+        fps: float | str = 25.0,
         max_length_diff: int = MAX_LENGTH_DIFF,
         resize_pred: bool = False,
         progress: bool = True,
@@ -265,7 +265,8 @@ class Runner:
         self.metrics = metrics
         self.out = Path(out)
         self.info = info
-        self.policy = {"fps": float(fps), "max_length_diff": int(max_length_diff), "resize_pred": bool(resize_pred)}
+        self.policy = {"fps": "native" if fps == "native" else float(fps), "max_length_diff": int(max_length_diff), "resize_pred": bool(resize_pred)}
+        self._clip_fps = None if fps == "native" else float(fps)  # "native": every decoded frame, no resampling
         self.progress = progress
         self.cache = ScoreCache(self.out)
         self.failures: list[Failure] = []
@@ -287,7 +288,7 @@ class Runner:
             records[metric.id] = {}
             for name in metric.weights:
                 record = weights_record(name)
-                records[metric.id][name] = {"sha256": record.sha256, "canonical": record.canonical}
+                records[metric.id][name] = {"sha256": record.sha256, "canonical": record.canonical, "status": record.status}
         return records
 
     def check_identity(self) -> None:
@@ -357,7 +358,7 @@ class Runner:
         """Model mode: decode gt once, generate, write the prediction losslessly; return the clip inputs."""
         from tfbench.io.video import write_video
 
-        gt_only = ClipInputs.from_files(job.clip_id, None, job.gt, audio=job.audio, fps=self.policy["fps"])
+        gt_only = ClipInputs.from_files(job.clip_id, None, job.gt, audio=job.audio, fps=self._clip_fps)
         try:
             gt_frames = gt_only.frames("gt")
         except Exception as error:  # noqa: BLE001 — recorded, the run goes on
@@ -372,7 +373,7 @@ class Runner:
             except TfbenchError:
                 audio = None  # metrics that need audio fail for this clip with the reason
             # lossless, so a resumed run decodes exactly these frames; write_video is atomic
-            write_video(job.pred, frames, fps=self.policy["fps"], audio=audio, lossless=True)
+            write_video(job.pred, frames, fps=gt_only.frame_rate or DEFAULT_POLICY["fps"], audio=audio, lossless=True)
         except Exception as error:  # noqa: BLE001
             self._fail(job, None, "generate", error)
             return None
@@ -380,7 +381,7 @@ class Runner:
             gt_only.release()
         return ClipInputs(
             job.clip_id, pred=frames, gt=gt_frames, audio=audio if audio is not None else (job.audio or job.gt),
-            fps=self.policy["fps"], resize_pred=self.policy["resize_pred"], max_length_diff=self.policy["max_length_diff"],
+            fps=self._clip_fps, resize_pred=self.policy["resize_pred"], max_length_diff=self.policy["max_length_diff"],
         )
 
     def _score(self, job: ClipJob) -> None:
@@ -403,7 +404,7 @@ class Runner:
             todo = [m for m in self.metrics if not self.cache.has(job.clip_id, m.id, keys[m.id])]
         else:
             clip = ClipInputs.from_files(
-                job.clip_id, job.pred, job.gt, audio=job.audio, fps=self.policy["fps"],
+                job.clip_id, job.pred, job.gt, audio=job.audio, fps=self._clip_fps,
                 resize_pred=self.policy["resize_pred"], max_length_diff=self.policy["max_length_diff"],
             )
         try:

@@ -23,6 +23,13 @@ from tfbench.weights import weights_path
 BACKENDS = ("dlib", "mmod")
 #: dlib's own examples upsample once: faces down to ~40 px are found (80 px without).
 DEFAULT_UPSAMPLE = 1
+#: tfbench's one several-faces policy (face metrics and dataset recipes): a detection counts
+#: as a face when its box has at least this share of the largest box's area (background
+#: faces, posters and false detections are smaller) ...
+MIN_COUNTED_FACE_AREA = 0.25
+#: ... and a video with more than one counted face in more than this share of its frames
+#: fails ("several faces"); below it, the largest face is used.
+SEVERAL_FACES_MAX_FRACTION = 0.1
 
 
 @lru_cache(maxsize=None)
@@ -68,15 +75,37 @@ def _boxes_from_rects(rects: Sequence[Any], scores: Sequence[float]) -> np.ndarr
     return boxes[order]
 
 
-def detect_faces(frame: np.ndarray, backend: str = "dlib", upsample: int = DEFAULT_UPSAMPLE) -> np.ndarray:
+#: What the detector and predictor see. ``None``: the RGB frame (dlib's own colour
+#: handling). ``"luma"``: cv2 grey of the true colours (= ``cv2.COLOR_BGR2GRAY`` of the
+#: BGR image ``cv2.imread`` gives, as ATVGnet's ``evaluation_matrix.py`` does).
+#: ``"bgr2gray_of_rgb"``: ``cv2.COLOR_BGR2GRAY`` applied to the RGB frame (red and blue
+#: weights swapped), as EAT's ``evaluation_eat/code/test_lmd.py`` does on imageio frames.
+GREY_MODES = (None, "luma", "bgr2gray_of_rgb")
+
+
+def detector_image(frame: np.ndarray, grey: str | None = None) -> np.ndarray:
+    """The image dlib is given for uint8 [H,W,3] RGB ``frame``: RGB, or uint8 [H,W] grey (see GREY_MODES)."""
+    import cv2
+
+    frame = check_frame(frame)
+    if grey is None:
+        return frame
+    if grey == "luma":
+        return cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+    if grey == "bgr2gray_of_rgb":
+        return cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    raise UnknownNameError(f"Unknown grey mode {grey!r}; choose one of {GREY_MODES}.")
+
+
+def detect_faces(frame: np.ndarray, backend: str = "dlib", upsample: int = DEFAULT_UPSAMPLE, grey: str | None = None) -> np.ndarray:
     """Find faces in one frame.
 
     frame: uint8 [H,W,3] RGB. Returns float32 [K,5] rows ``(x1, y1, x2, y2, score)`` in
     pixels, best score first (K = 0 when there is no face). Scores are the detector's own
-    (HOG: SVM margin, MMOD: CNN confidence), not probabilities.
+    (HOG: SVM margin, MMOD: CNN confidence), not probabilities. ``grey``: see GREY_MODES.
     """
     _check_backend(backend)
-    frame = check_frame(frame)
+    frame = detector_image(frame, grey)
     if backend == "dlib":
         rects, scores, _ = _hog_detector().run(frame, upsample, 0.0)
         return _boxes_from_rects(rects, scores)
@@ -96,6 +125,14 @@ def detect_faces_batch(frames: np.ndarray, backend: str = "dlib", upsample: int 
     detector = _mmod_detector()
     results = detector([np.ascontiguousarray(frame) for frame in frames], upsample, batch_size=16)
     return [_boxes_from_rects([item.rect for item in found], [item.confidence for item in found]) for found in results]
+
+
+def faces_counted(boxes: np.ndarray) -> int:
+    """Faces among float [K,>=4] ``boxes`` with at least MIN_COUNTED_FACE_AREA of the largest area."""
+    if len(boxes) == 0:
+        return 0
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return int(np.sum(areas >= MIN_COUNTED_FACE_AREA * areas.max()))
 
 
 def largest_box(boxes: np.ndarray) -> np.ndarray | None:

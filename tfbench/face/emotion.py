@@ -9,10 +9,15 @@ its boxes with an OpenCV Haar cascade; tfbench uses its own (dlib HOG) face boxe
 Classes: angry, disgust, fear, happy, sad, surprise, neutral.
 
 ``fan`` (weights ``emotion_fan``, user-supplied): the 512-d average-pooled features of
-Emotion-FAN's ResNet-18 backbone (Meng et al. 2019, Open-Debin/Emotion-FAN ``resnet18_at``,
-the vector its frame-attention module weights). Input: 224x224 RGB face crop in [0, 1]
-(``ToTensor`` without normalisation, as its data loaders); crop = the squared face box,
-zero-padded outside the frame, bilinear resize.
+Emotion-FAN's ResNet-18 backbone (Meng et al. 2019, Open-Debin/Emotion-FAN
+``basic_code/networks.py`` ``ResNet_AT.forward(phrase='eval')``, the vector its
+frame-attention module weights). Preprocessing as its
+``data/face_alignment_code/lib/face_align_cuda.py`` ``face_alignment``: dlib's 5-point
+predictor on the RGB frame in the (HOG) face box, ``dlib.get_face_chip(size=224,
+padding=0.25)``, written as JPEG by ``cv2.imwrite`` (quality 95) and read back by its data
+loader (PIL ``convert("RGB")``, ``Resize(224)`` = no-op, ``ToTensor``: [0, 1], no
+normalisation). The script's fallbacks when HOG finds no face (MMOD on equalised frames)
+are not run: such frames are skipped and counted.
 
 Frames whose box is NaN get NaN rows.
 """
@@ -164,17 +169,31 @@ def _load_emotion_fan(path: str, mtime_ns: int) -> Any:
     return net.eval()
 
 
-def fan_crop(frame: np.ndarray, box: np.ndarray) -> np.ndarray:
-    """uint8 [224,224,3] crop of the squared ``box`` (zero outside the frame)."""
-    import cv2
+def fan_chip(frame: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """Emotion-FAN's aligned face: uint8 [224,224,3] RGB ``dlib.get_face_chip`` (padding 0.25)
+    of the 5-point shape in ``box``, after the JPEG round trip of its pipeline."""
+    import io
 
-    x, y, w, h = square_box(box)
-    canvas = np.zeros((h, w, 3), dtype=np.uint8)
-    height, width = frame.shape[:2]
-    sx1, sy1, sx2, sy2 = max(x, 0), max(y, 0), min(x + w, width), min(y + h, height)
-    if sx2 > sx1 and sy2 > sy1:
-        canvas[sy1 - y:sy2 - y, sx1 - x:sx2 - x] = frame[sy1:sy2, sx1:sx2]
-    return cv2.resize(canvas, (FAN_SIZE, FAN_SIZE), interpolation=cv2.INTER_LINEAR)
+    import cv2
+    import dlib
+    from PIL import Image
+
+    from tfbench.face.landmarks import dlib_rectangle
+
+    frame = np.ascontiguousarray(frame)
+    shape = _five_point_predictor()(frame, dlib_rectangle(box))
+    chip = dlib.get_face_chip(frame, shape, size=FAN_SIZE, padding=0.25)
+    ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(chip, cv2.COLOR_RGB2BGR))  # cv2.imwrite's default quality 95
+    if not ok:
+        raise TfbenchError("could not JPEG-encode an Emotion-FAN face chip")
+    return np.asarray(Image.open(io.BytesIO(jpeg.tobytes())).convert("RGB"))
+
+
+@lru_cache(maxsize=1)
+def _five_point_predictor() -> Any:
+    import dlib
+
+    return dlib.shape_predictor(str(weights_path("dlib_landmarks5")))
 
 
 def emotion_fan_features(frames: np.ndarray, boxes: np.ndarray) -> np.ndarray:
@@ -187,7 +206,7 @@ def emotion_fan_features(frames: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     indices = np.flatnonzero(~np.isnan(boxes).any(axis=1))
     for start in range(0, len(indices), BATCH_SIZE):
         chunk = indices[start:start + BATCH_SIZE]
-        crops = np.stack([fan_crop(frames[index], boxes[index]) for index in chunk])
+        crops = np.stack([fan_chip(frames[index], boxes[index]) for index in chunk])
         batch = torch.from_numpy(crops).permute(0, 3, 1, 2).float().div_(255.0)
         with torch.no_grad():
             out[chunk] = net(batch).numpy()

@@ -78,3 +78,67 @@ class Metric(ABC):
     def protocol_params(self) -> dict:
         """Parameters recorded with the result (override to add protocol choices)."""
         return dict(self.params)
+
+
+#: Default least share of a clip's frames a face metric must score (docs/evaluate.md, "Faces").
+MIN_FACE_COVERAGE = 0.5
+
+
+class FaceMetric(Metric):
+    """A metric scored on the frames where a face was found (LMD, CSIM, EFD).
+
+    Every clip records, per detection pass, the frames scored and the frames it had
+    (values ``<output>:frames_scored`` and ``<output>:frames``, columns of the per-clip
+    table); a clip whose coverage is below ``min_coverage`` (0-1, default
+    :data:`MIN_FACE_COVERAGE`) fails with FaceError instead of being scored from a few
+    frames. The aggregate records the coverage over the scored clips in ``aggregate_notes``.
+    """
+
+    def __init__(self, device: str = "cpu", min_coverage: float = MIN_FACE_COVERAGE, **params) -> None:
+        super().__init__(device, **params)
+        if not 0.0 <= float(min_coverage) <= 1.0:
+            from tfbench.errors import InputError
+
+            raise InputError(f"{self.id}: min_coverage must be in [0, 1], got {min_coverage}")
+        self.min_coverage = float(min_coverage)
+        self.aggregate_notes: dict = {}
+
+    def coverage_values(self, passes: dict[str, tuple[int, int]], why: str = "") -> dict[str, float]:
+        """Per-clip coverage values of ``{output: (frames scored, frames)}``; FaceError when
+        a pass scored less than ``min_coverage`` of its frames (``why``: what was missing)."""
+        from tfbench.errors import FaceError
+
+        values: dict[str, float] = {}
+        for output, (scored, total) in passes.items():
+            if scored == 0 or scored < self.min_coverage * total:
+                raise FaceError(
+                    f"{output}: scored only {scored} of {total} frames ({why}); below the face coverage "
+                    f"threshold min_coverage={self.min_coverage:g}, so the clip is not scored from so few frames"
+                )
+            values[f"{output}:frames_scored"] = float(scored)
+            values[f"{output}:frames"] = float(total)
+        return values
+
+    def aggregate(self, scores: Iterable[ClipScore]) -> dict[str, float | None]:
+        """Mean over clips (as :class:`Metric`); frames scored / frames per pass go to ``aggregate_notes``."""
+        totals: dict[str, list[float]] = {}
+
+        def counting() -> Iterable[ClipScore]:
+            for score in scores:
+                for key, value in score.values.items():
+                    if ":frames" in key:
+                        totals.setdefault(key, [0.0])[0] += float(value)
+                yield score
+
+        values = super().aggregate(counting())
+        coverage = {}
+        for key in sorted(totals):
+            output, field_name = key.split(":", 1)
+            coverage.setdefault(output, {})[field_name] = int(totals[key][0])
+        for counts in coverage.values():
+            counts["fraction"] = counts["frames_scored"] / counts["frames"] if counts.get("frames") else None
+        self.aggregate_notes = {"coverage": coverage, "min_coverage": self.min_coverage}
+        return values
+
+    def protocol_params(self) -> dict:
+        return {**super().protocol_params(), "min_coverage": self.min_coverage}

@@ -1,7 +1,15 @@
 """CPBD (Narvekar & Karam 2011): no-reference sharpness of the generated frames.
 
-A port of the authors' MATLAB reference ``CPBD_compute.m`` (IVU Lab, ASU, 2009-2010),
-not of the ``cpbd`` PyPI package (whose edge detectors differ). Per frame:
+Two variants (``variant`` parameter; docs/metrics/cpbd.md has the measured gap):
+
+- ``"pypi"`` (default): equal to the ``cpbd`` PyPI package (1.0.7, ``cpbd/compute.py``
+  ``compute``), the implementation talking-face papers run: grey = PIL ``convert("L")``
+  (what the package's own reader gives), scikit-image ``canny`` (σ = 1, default
+  thresholds) for the edge blocks, the package's Octave-style Sobel (``cpbd/octave.py``
+  ``sobel``: squared horizontal-gradient strength above 2·√mean, simple thinning) for
+  the width edges, numpy's half-to-even rounding of angles and percents.
+- ``"matlab"``: a port of the authors' MATLAB reference ``CPBD_compute.m`` (IVU Lab,
+  ASU, 2009-2010), for comparison with numbers computed in MATLAB. Per frame:
 
 1. grey = MATLAB ``rgb2gray`` of the uint8 RGB frame (rounded to uint8), as double;
 2. edge blocks: 64×64 blocks holding more than 0.2% (threshold 0.002) Canny edge
@@ -38,6 +46,7 @@ SOBEL_THRESHOLD = 2.0
 CANNY_SIGMA = np.sqrt(2.0)
 CANNY_NOT_EDGE_FRACTION = 0.7
 CANNY_LOW_RATIO = 0.4
+VARIANTS = ("pypi", "matlab")
 #: MATLAB rgb2gray weights (first row of the inverse NTSC YIQ matrix).
 RGB2GRAY = np.array([0.298936021293775, 0.587043074451121, 0.114020904255103])
 
@@ -50,6 +59,30 @@ def matlab_round(x: np.ndarray) -> np.ndarray:
 def rgb2gray(frame: np.ndarray) -> np.ndarray:
     """MATLAB ``rgb2gray`` of uint8 ``[H,W,3]``: rounded grey levels, float64 ``[H,W]`` in 0..255."""
     return np.clip(matlab_round(frame.astype(np.float64) @ RGB2GRAY), 0, 255)
+
+
+def pil_grey(frame: np.ndarray) -> np.ndarray:
+    """PIL ``convert("L")`` of uint8 ``[H,W,3]`` RGB (ITU-R 601-2 luma, PIL's integer rounding), float64 ``[H,W]``."""
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(np.ascontiguousarray(frame)).convert("L"), dtype=np.float64)
+
+
+def octave_sobel_edges(image: np.ndarray) -> np.ndarray:
+    """The ``cpbd`` package's Sobel edges (``cpbd/octave.py`` ``sobel``); bool ``[H,W]``.
+
+    Squared horizontal gradient (Sobel/8, ``ndimage.convolve``, reflected borders); values
+    at or below ``2 * sqrt(mean)`` of the squared map are zeroed (the package compares the
+    squared strength with that threshold); an edge is a strict local maximum along the row
+    or the column, zero-padded."""
+    kernel = np.array([[1.0, 2.0, 1.0], [0.0, 0.0, 0.0], [-1.0, -2.0, -1.0]]) / 8.0
+    strength = np.square(ndimage.convolve(image, kernel.T))
+    strength[strength <= 2 * np.sqrt(np.mean(strength))] = 0
+    zero_column = np.zeros((strength.shape[0], 1))
+    zero_row = np.zeros((1, strength.shape[1]))
+    along_row = (strength > np.hstack([zero_column, strength[:, :-1]])) & (strength > np.hstack([strength[:, 1:], zero_column]))
+    along_column = (strength > np.vstack([zero_row, strength[:-1, :]])) & (strength > np.vstack([strength[1:, :], zero_row]))
+    return along_row | along_column
 
 
 def sobel_vertical_edges(image: np.ndarray) -> np.ndarray:
@@ -143,18 +176,21 @@ def _run_lengths(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rightward, leftward
 
 
-def edge_widths(edges: np.ndarray, image: np.ndarray) -> np.ndarray:
+def edge_widths(edges: np.ndarray, image: np.ndarray, rounding=matlab_round, any_angle_guard: bool = False) -> np.ndarray:
     """Marziliano edge widths as the reference's ``marziliano_method``; float64 ``[H,W]``, 0 off-edge.
 
-    Only interior edge pixels whose gradient angle rounds (to 45°) to 0° or ±180° are
-    measured: on each side, 1 + the number of steps over which the row keeps rising
-    (resp. falling) away from the edge, at most 100 steps.
+    Only interior edge pixels whose gradient angle rounds (to 45°, with ``rounding``) to 0°
+    or ±180° are measured: on each side, 1 + the number of steps over which the row keeps
+    rising (resp. falling) away from the edge, at most 100 steps. ``any_angle_guard``: no
+    width at all when every angle is 0 (the ``cpbd`` package's ``if np.any(edge_angles)``).
     """
     height, width = image.shape
     grad_y, grad_x = np.gradient(image)
     with np.errstate(divide="ignore", invalid="ignore"):
-        angle = np.where(grad_x != 0, np.degrees(np.arctan2(grad_y, grad_x)), 0.0)
-    quantized = 45 * matlab_round(angle / 45)
+        angle = np.where(grad_x != 0, np.arctan2(grad_y, grad_x) * (180 / np.pi), 0.0)
+    if any_angle_guard and not np.any(angle):
+        return np.zeros((height, width))
+    quantized = 45 * rounding(angle / 45)
     measured = np.zeros_like(edges, dtype=bool)
     measured[1:-1, 1:-1] = edges[1:-1, 1:-1]
     rising = measured & (quantized == 0)
@@ -178,10 +214,18 @@ def edge_widths(edges: np.ndarray, image: np.ndarray) -> np.ndarray:
     return widths
 
 
-def cpbd_of_grey(image: np.ndarray) -> float:
+def cpbd_of_grey(image: np.ndarray, variant: str = "pypi") -> float:
     """CPBD of one grey image (float64 ``[H,W]``, values 0..255, H and W ≥ 64); in [0, 1]."""
-    canny = canny_edges(image)
-    widths = edge_widths(sobel_vertical_edges(image), image)
+    if variant == "pypi":
+        from skimage.feature import canny as skimage_canny
+
+        canny = skimage_canny(image)
+        widths = edge_widths(octave_sobel_edges(image), image, rounding=np.round, any_angle_guard=True)
+        to_percent = np.round
+    else:
+        canny = canny_edges(image)
+        widths = edge_widths(sobel_vertical_edges(image), image)
+        to_percent = matlab_round
     percents = []
     for top in range(0, image.shape[0] - BLOCK + 1, BLOCK):
         for left in range(0, image.shape[1] - BLOCK + 1, BLOCK):
@@ -193,40 +237,53 @@ def cpbd_of_grey(image: np.ndarray) -> float:
             contrast = image[rows, cols].max() - image[rows, cols].min()
             jnb = JNB_LOW_CONTRAST if contrast <= CONTRAST_LIMIT else JNB_HIGH_CONTRAST
             p_blur = 1 - np.exp(-np.abs(block_widths / jnb) ** BETA)
-            percents.append(np.floor(p_blur * 100 + 0.5))
+            percents.append(to_percent(p_blur * 100))
     edges = np.concatenate(percents) if percents else np.empty(0)
     if edges.size == 0:
         return 0.0
     return float(np.count_nonzero(edges <= P_BLUR_PERCENT_LIMIT) / edges.size)
 
 
-def per_frame_cpbd(frames: np.ndarray) -> np.ndarray:
+def per_frame_cpbd(frames: np.ndarray, variant: str = "pypi") -> np.ndarray:
     """CPBD per frame, float64 ``[T]`` in [0, 1]; ``frames`` uint8 ``[T,H,W,3]`` RGB, H and W ≥ 64."""
+    if variant not in VARIANTS:
+        raise InputError(f"cpbd: unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
     if min(frames.shape[1:3]) < BLOCK:
         raise InputError(f"cpbd: frames must be at least {BLOCK}x{BLOCK} pixels, got {frames.shape[2]}x{frames.shape[1]}")
-    return np.array([cpbd_of_grey(rgb2gray(frame)) for frame in frames])
+    grey = pil_grey if variant == "pypi" else rgb2gray
+    return np.array([cpbd_of_grey(grey(frame), variant) for frame in frames])
+
+
+REFERENCES = {
+    "pypi": "cpbd 1.0.7 (PyPI) cpbd/compute.py compute: PIL grey, skimage canny blocks, Octave-style Sobel widths",
+    "matlab": "CPBD_compute.m (Narvekar & Karam): MATLAB rgb2gray, Canny edge blocks, vertical Sobel (threshold 2) widths",
+}
 
 
 class CPBD(Metric):
-    """Sharpness of the generated frames (MATLAB CPBD reference); higher is sharper, in [0, 1]."""
+    """Sharpness of the generated frames (default: the ``cpbd`` PyPI package); higher is sharper, in [0, 1]."""
 
     id = "cpbd"
-    version = "1"
+    version = "2"  # v1 was the MATLAB port (now variant="matlab")
     higher_is_better = True
     needs = frozenset({"pred"})
 
-    def __init__(self, device: str = "cpu", **unknown) -> None:
+    def __init__(self, device: str = "cpu", variant: str = "pypi", **unknown) -> None:
         if unknown:
-            raise InputError(f"cpbd: unknown parameter(s) {', '.join(sorted(unknown))}; it takes none")
+            raise InputError(f"cpbd: unknown parameter(s) {', '.join(sorted(unknown))}; it takes only variant")
+        if variant not in VARIANTS:
+            raise InputError(f"cpbd: unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
         super().__init__(device)
+        self.variant = variant
 
     def score_clip(self, clip: ClipInputs) -> ClipScore:
-        values = per_frame_cpbd(clip.frames("pred"))
+        values = per_frame_cpbd(clip.frames("pred"), self.variant)
         return ClipScore(values={self.id: float(values.mean())}, info={"frames": int(values.size)})
 
     def protocol_params(self) -> dict:
         return {
-            "reference": "CPBD_compute.m (Narvekar & Karam), Canny edge blocks + vertical Sobel widths",
+            "variant": self.variant,
+            "reference": REFERENCES[self.variant],
             "frames": "generated",
             "block": BLOCK,
             "edge_block_threshold": EDGE_BLOCK_THRESHOLD,

@@ -8,8 +8,8 @@ Per frame t with a face on both sides: ``d_t = || f(pred_t) - f(gt_t) ||_2`` whe
 
 Per clip the mean of ``d_t`` over scored frames, then the mean over clips. Faces are the
 largest dlib HOG detection per frame (shared with LMD through ``clip.landmarks``). A frame
-without a face on either side is skipped and counted; a clip with no frame left fails
-with FaceError. See docs/metrics/efd.md.
+without a face on either side is skipped and counted; a clip scoring less than
+``min_coverage`` of its frames fails with FaceError. See docs/metrics/efd.md.
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from tfbench.errors import FaceError
-from tfbench.evaluate.metrics.base import ClipScore, Metric
+from tfbench.evaluate.metrics.base import ClipScore, FaceMetric
 
 
 def feature_distances(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
@@ -27,12 +26,12 @@ def feature_distances(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     return np.linalg.norm(np.asarray(pred, dtype=np.float64) - np.asarray(gt, dtype=np.float64), axis=1)
 
 
-class EFDFer(Metric):
+class EFDFer(FaceMetric):
     """Emotion feature distance with fer's 7-class softmax; lower is better."""
 
     id = "efd@fer"
     backend: ClassVar[str] = "fer"
-    version = "1"
+    version = "2"  # v1 scored clips at any face coverage
     higher_is_better = False
     weights = ("dlib_landmarks68", "fer_emotion")
     needs = frozenset({"pred", "gt"})
@@ -61,17 +60,18 @@ class EFDFer(Metric):
             "frames_no_face_pred": int((~pred_found).sum()),
             "frames_no_face_gt": int((~gt_found).sum()),
         }
-        if not usable.any():
-            raise FaceError(f"{self.id}: no frame has a face in both prediction and ground truth")
+        why = f"{info['frames_no_face_pred']} prediction and {info['frames_no_face_gt']} ground-truth frames without a face"
+        values = self.coverage_values({self.id: (info["frames_scored"], info["frames"])}, why)
         distances = feature_distances(pred[usable], gt[usable])
-        return ClipScore(values={self.id: float(distances.mean())}, info=info)
+        return ClipScore(values={self.id: float(distances.mean()), **values}, info=info)
 
     def protocol_params(self) -> dict:
         return {
+            **super().protocol_params(),
             "features": "fer 7-class softmax (64x64 grey, fer's crop)",
             "distance": "L2 per frame",
             "detector": "dlib HOG, upsample 1, largest face",
-            "missing_face": "frame skipped, clip fails if none left",
+            "missing_face": "frame skipped, clip fails below min_coverage",
             "reduction": "mean over frames, then clips",
         }
 
@@ -81,7 +81,8 @@ class EFDFan(EFDFer):
 
     id = "efd@fan"
     backend = "fan"
-    weights = ("dlib_landmarks68", "emotion_fan")
+    version = "3"  # v2: squared-box crop; v3: Emotion-FAN's own 5-point face chip + JPEG round trip
+    weights = ("dlib_landmarks68", "dlib_landmarks5", "emotion_fan")
 
     def features(self, frames: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         from tfbench.face.emotion import emotion_fan_features
@@ -92,5 +93,5 @@ class EFDFan(EFDFer):
     def protocol_params(self) -> dict:
         return {
             **super().protocol_params(),
-            "features": "Emotion-FAN ResNet-18 avg-pool 512-d, L2-normalised (224x224 RGB [0,1] squared face box)",
+            "features": "Emotion-FAN ResNet-18 avg-pool 512-d, L2-normalised (dlib 5-point face chip 224, padding 0.25, JPEG q95, RGB [0,1])",
         }

@@ -8,7 +8,12 @@ LSE-C = median - min of the mean distances (higher is better), AV offset = the b
 Two ways to get the 224x224 face crops SyncNet sees (param ``mode``):
 
 - ``"precropped"`` (default; Wav2Lip's ``calculate_scores_LRS.py``): the frames already are
-  face crops; each is resized to 224x224 with ``cv2.resize`` defaults (bilinear).
+  face crops; each is resized to 224x224 with ``cv2.resize`` defaults (bilinear). The
+  frames are checked first: dlib's HOG detector runs on up to 8 evenly spaced frames, and
+  when it finds faces narrower than ``min_crop_face_fraction`` (default 0.3) of the frame
+  width in most frames where it finds one, the clip fails ("not face crops: use
+  mode=pipeline") instead of SyncNet scoring whole frames. Frames where dlib finds no
+  face do not count (tight or generated crops often defeat HOG).
 - ``"pipeline"`` (syncnet_python ``run_pipeline.py``): S3FD detection, IoU tracking, median-
   smoothed boxes, crops with 40% margin and grey (110) padding. ``min_track_frames``: a track
   needs more than this many detections (reference: 100, which rejects every clip of 4 s or
@@ -31,6 +36,10 @@ DEFAULT_MIN_TRACK_FRAMES = 25
 REFERENCE_MIN_TRACK_FRAMES = 100
 DEFAULT_MIN_FACE_SIZE = 100
 DEFAULT_BATCH_SIZE = 20
+#: Pre-cropped mode: a face crop's face is at least this share of the frame width (LRS2 and
+#: tfbench's prepared crops: about 0.5; a 176x144 frame with a 45 px face: 0.26).
+DEFAULT_MIN_CROP_FACE_FRACTION = 0.3
+CROP_CHECK_FRAMES = 8
 
 
 class LSE(Metric):
@@ -44,7 +53,7 @@ class LSE(Metric):
 
     id = "lse"
     outputs = ("lse_c", "lse_d", "av_offset")
-    version = "1"
+    version = "2"  # v1 scored whole frames in precropped mode without a check
     higher_is_better = True
     higher_is_better_by_output = {"lse_c": True, "lse_d": False, "av_offset": False}
     weights = ("syncnet_v2",)
@@ -57,6 +66,7 @@ class LSE(Metric):
         min_track_frames: int = DEFAULT_MIN_TRACK_FRAMES,
         min_face_size: float = DEFAULT_MIN_FACE_SIZE,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        min_crop_face_fraction: float = DEFAULT_MIN_CROP_FACE_FRACTION,
         **params,
     ) -> None:
         from tfbench.weights import require
@@ -64,7 +74,7 @@ class LSE(Metric):
         if params:
             raise InputError(
                 f"lse: unknown parameter(s) {', '.join(sorted(params))}; "
-                f"known: mode, min_track_frames, min_face_size, batch_size"
+                f"known: mode, min_track_frames, min_face_size, batch_size, min_crop_face_fraction"
             )
         if mode not in MODES:
             raise InputError(f"lse: mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -80,6 +90,7 @@ class LSE(Metric):
         self.min_track_frames = int(min_track_frames)
         self.min_face_size = float(min_face_size)
         self.batch_size = int(batch_size)
+        self.min_crop_face_fraction = float(min_crop_face_fraction)
         if mode == "pipeline":
             self.weights = ("syncnet_v2", "s3fd")  # instance attribute: the runner records both
         require(self.weights)
@@ -105,7 +116,7 @@ class LSE(Metric):
         """(uint8 [L,224,224,3] RGB crops, first frame index, info) for the clip's prediction."""
         frames = clip.frames("pred")
         if self.mode == "precropped":
-            return scoring.resize_crops(frames), 0, {}
+            return scoring.resize_crops(frames), 0, self._check_face_crops(frames)
         from tfbench.evaluate.syncnet.pipeline import face_track_crops
 
         _, detector = self._networks()
@@ -119,9 +130,31 @@ class LSE(Metric):
         info = {"track_frames": [int(result.frames[0]), int(result.frames[-1])], "num_tracks": result.num_tracks}
         return result.crops, int(result.frames[0]), info
 
+    def _check_face_crops(self, frames: np.ndarray) -> dict:
+        """Pre-cropped mode: FaceError when the frames are not face crops (see the module doc);
+        otherwise info on what was checked. frames: uint8 [T,H,W,3] RGB."""
+        from tfbench.errors import FaceError
+        from tfbench.face.landmarks import face_boxes
+
+        if self.min_crop_face_fraction <= 0:
+            return {}
+        picks = np.unique(np.linspace(0, len(frames) - 1, min(CROP_CHECK_FRAMES, len(frames))).round().astype(int))
+        boxes, _ = face_boxes(frames[picks])
+        widths = (boxes[:, 2] - boxes[:, 0])[~np.isnan(boxes[:, 0])] / frames.shape[2]
+        small = int((widths < self.min_crop_face_fraction).sum())
+        if len(widths) and small > len(widths) / 2:
+            raise FaceError(
+                f"lse: mode=precropped needs face crops, but in {small} of {len(widths)} checked frames with a face the "
+                f"face is narrower than {self.min_crop_face_fraction:g} of the {frames.shape[2]}x{frames.shape[1]} frame "
+                f"(median {np.median(widths):.2f}): these look like whole frames. Use --param lse.mode=pipeline "
+                "(S3FD face tracking), or lse.min_crop_face_fraction=0 to score them as they are"
+            )
+        return {"crop_check_frames": int(len(picks)), "crop_check_faces": int(len(widths))}
+
     def score_clip(self, clip) -> ClipScore:
-        if abs(float(clip.fps) - scoring.FPS) > 1e-6:
-            raise InputError(f"lse: SyncNet needs 25 fps video (its windows are 5 frames = 0.2 s), got {clip.fps} fps")
+        rate = clip.frame_rate
+        if rate is None or abs(float(rate) - scoring.FPS) > 1e-6:
+            raise InputError(f"lse: SyncNet needs 25 fps video (its windows are 5 frames = 0.2 s), got {rate} fps: evaluate with --fps 25")
         key = ("syncnet_crops", "pred", self.mode, self.min_track_frames, self.min_face_size)
         crops, first_frame, info = clip.memo(key, lambda: self._crops(clip))
         audio = clip.audio[first_frame * scoring.SAMPLES_PER_FRAME : (first_frame + len(crops)) * scoring.SAMPLES_PER_FRAME]
@@ -146,6 +179,7 @@ class LSE(Metric):
     def protocol_params(self) -> dict:
         params = {
             "mode": self.mode,
+            **({"min_crop_face_fraction": self.min_crop_face_fraction} if self.mode == "precropped" else {}),
             "vshift": scoring.VSHIFT,
             "crop_size": scoring.CROP_SIZE,
             "resize": "cv2.resize bilinear",
