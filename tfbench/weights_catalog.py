@@ -258,3 +258,45 @@ register(WeightsSpec(
     install_hint="tfbench weights download libreface_au, or take LibreFace's AU_Recognition/weights/resnet.pt "
                  "(the file libreface fetches on first use), then: tfbench weights import libreface_au /path/to/resnet.pt",
 ))
+
+# ----------------------------------------------------------- Wav2Lip (Prajwal et al. 2020), public checkpoints
+
+# The public links are SharePoint shares (no stable direct URL): users fetch the files from the
+# Rudrabha/Wav2Lip README and import them. Research / non-commercial use only (trained on LRS2).
+_WAV2LIP_LICENSE = "Wav2Lip: research and non-commercial use only (LRS2-trained)"
+register(WeightsSpec(
+    name="wav2lip",
+    filename="wav2lip.pth",
+    description="Wav2Lip generator (no visual-quality GAN), {'state_dict': module.* keys}",
+    license=_WAV2LIP_LICENSE,
+    source="download",
+    # sha256 and size as published by independent mirrors of the file (Hugging Face rippertnt/wav2lip,
+    # vinthony/SadTalker checkpoints/wav2lip.pth); the original SharePoint file could not be hashed here
+    sha256="b78b681b68ad9fe6c6fb1debc6ff43ad05834a8af8a62ffc4167b7b34ef63c37",
+    size=435_807_851,
+    used_by=("wav2lip",),
+    install_hint="download wav2lip.pth from the Rudrabha/Wav2Lip README, then: tfbench weights import wav2lip /path/to/wav2lip.pth",
+))
+register(WeightsSpec(
+    name="wav2lip_gan",
+    filename="wav2lip_gan.pth",
+    description="Wav2Lip generator trained with the visual-quality GAN, {'state_dict': module.* keys}",
+    license=_WAV2LIP_LICENSE,
+    source="download",
+    sha256="ca9ab7b7b812c0e80a6e70a5977c545a1e8a365a6c49d5e533023c034d7ac3d8",
+    size=435_801_865,
+    used_by=("wav2lip",),
+    install_hint="download wav2lip_gan.pth from the Rudrabha/Wav2Lip README, then: tfbench weights import wav2lip_gan /path/to/wav2lip_gan.pth",
+))
+register(WeightsSpec(
+    name="wav2lip_syncnet",
+    filename="lipsync_expert.pth",
+    description="Wav2Lip's lip-sync expert SyncNet_color (48x96 lower faces, 5 frames), {'state_dict': ...}",
+    license=_WAV2LIP_LICENSE,
+    source="download",
+    # sha256 not pinned: no public hash of lipsync_expert.pth was found and no machine with internet
+    # verified it; the hash of the file used is recorded in every checkpoint trained with it
+    used_by=("wav2lip training (paper configs)",),
+    install_hint="download lipsync_expert.pth from the Rudrabha/Wav2Lip README, then: "
+                 "tfbench weights import wav2lip_syncnet /path/to/lipsync_expert.pth",
+))
