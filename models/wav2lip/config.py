@@ -78,10 +78,10 @@ PAPER_NOGAN = Wav2LipConfig(
     notes="wav2lip_train.py: L1 + expert sync loss (weight 0 -> 0.01), no GAN, batch 16, lr 1e-4",
 )
 TINY = Wav2LipConfig(
-    name="tiny", width_divisor=8, batch_size=2, window=5, learning_rate=1e-3, disc_learning_rate=1e-3,
+    name="tiny", width_divisor=8, batch_size=2, window=5, learning_rate=3e-3, disc_learning_rate=3e-3,
     adam_beta1=0.5, disc_weight=0.07, sync_weight=0.0, sync_switch_loss=0.75, eval_interval=3000,
     steps=300, checkpoint_every=100,
-    notes=("DEMO checkpoint (tiny config): every channel count / 8, batch 2, lr 1e-3, minutes of CPU training; "
+    notes=("DEMO checkpoint (tiny config): every channel count / 8, batch 2, lr 3e-3, minutes of CPU training; "
            "trained WITHOUT the lip-sync expert loss (lipsync_expert.pth cannot be downloaded here). Not Wav2Lip's "
            "numbers; not comparable with the paper."),
 )

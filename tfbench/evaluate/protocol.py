@@ -9,7 +9,9 @@ is re-generated from its own inputs and compared with itself.
 - text: the row's first ``text`` sentence; emotion and level: the row's ``emotion`` and
   ``level``; landmarks: the row's cached ``landmarks``; 3DMM: the row's ``coeffs_3dmm``
   when the dataset has that column;
-- ``num_frames`` = the decoded ground-truth length at 25 fps.
+- ``num_frames`` = the decoded ground-truth length at 25 fps;
+- ``extra["face_boxes"]``: the row's cached face boxes (float32 ``[T,4]`` x1, y1, x2, y2 clip
+  pixels) for methods that read the source frames (Wav2Lip crops its face from them).
 
 A request carries only the inputs the method declares in ``Generator.needs``: a method
 that does not declare ``source_video`` never sees the ground-truth frames it is scored
@@ -67,4 +69,6 @@ def self_reconstruction_request(row: Mapping[str, Any], clip: ClipInputs, needs:
     if "coeffs_3dmm" in needs:
         request.coeffs_3dmm = _optional_array(row, "coeffs_3dmm", np.float32)
     request.extra = {key: row[key] for key in ("speaker", "view", "split") if row.get(key) is not None}
+    if "source_video" in needs and row.get("boxes") is not None:  # the source frames' cached face boxes
+        request.extra["face_boxes"] = np.asarray(row["boxes"], dtype=np.float32)  # [T,4] x1,y1,x2,y2 pixels
     return request
