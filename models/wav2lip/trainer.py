@@ -48,7 +48,10 @@ def load_expert(device) -> tuple[SyncNetColor, dict]:
     from tfbench.models.wav2lip.networks import public_state_dict
     from tfbench.weights import weights_record
 
+    from tfbench.weights import get_spec
+
     record = weights_record("wav2lip_syncnet")
+    pinned = get_spec("wav2lip_syncnet").sha256 is not None  # an unpinned file never makes a run canonical
     expert = SyncNetColor()
     try:
         expert.load_state_dict(public_state_dict(torch.load(record.path, map_location="cpu", weights_only=True)))
@@ -56,7 +59,7 @@ def load_expert(device) -> tuple[SyncNetColor, dict]:
         from tfbench.errors import CheckpointError
 
         raise CheckpointError(f"{record.path} is not Wav2Lip's lipsync_expert.pth: {str(error).splitlines()[0][:200]}") from error
-    return expert.requires_grad_(False).to(device), {"sha256": record.sha256, "canonical": record.canonical}
+    return expert.requires_grad_(False).to(device), {"sha256": record.sha256, "canonical": record.canonical and pinned}
 
 
 def expert_loss(expert: SyncNetColor, mel: torch.Tensor, generated: torch.Tensor) -> torch.Tensor:
