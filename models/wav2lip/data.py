@@ -1,11 +1,10 @@
 """Wav2Lip training samples, as ``Dataset.__getitem__`` of the public ``wav2lip_train.py``.
 
-The public preprocessing (``preprocess.py``) saves each frame's S3FD face box, unpadded,
-and training resizes it to 96 x 96. Here the face box of frame ``t`` is the prepared
-dataset's cached box (``boxes`` column, clip pixels), likewise unpadded and unsmoothed.
-Faces (uint8 BGR, 96 x 96) and the clip's log-mel are cached once per clip under
-``$TFBENCH_HOME/cache/wav2lip/<cache version>/<dataset fingerprint>/`` and memory-mapped,
-so memory does not grow with the dataset.
+Clips are read through the shared pipeline (:class:`tfbench.train.data.TrainingData`, at
+their own size, memory-mapped). The public preprocessing (``preprocess.py``) saves each
+frame's S3FD face box, unpadded, and training resizes it to 96 x 96; here the face box of
+frame ``t`` is the prepared dataset's cached box (``boxes`` column, clip pixels), likewise
+unpadded and unsmoothed, cropped when a sample is drawn.
 
 One sample (``T`` = window, 5): a start frame ``s`` and a "wrong" start frame ``w != s``,
 both with ``T`` frames in the clip;
@@ -17,23 +16,16 @@ both with ``T`` frames in the clip;
 - ``indiv_mels`` ``[T, 1, 80, 16]``: frame ``s+k``'s window starts at ``int(80 (s+k-1) / 25)``
   (``get_segmented_mels``: one frame earlier than the frame; the public code needs ``s >= 1``).
 
-Samples whose windows would run past the audio are not drawn (the public loader redraws).
+Start frames whose windows would run past the audio are never drawn (the public loader redraws).
 """
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
-
 import numpy as np
 
-from tfbench.errors import InputError, TfbenchError
+from tfbench.errors import InputError
+from tfbench.io.constants import FPS
 from tfbench.models.wav2lip.networks import FACE_SIZE, MEL_STEPS
-
-#: Bump when the cached arrays change: older caches are then ignored.
-CACHE_VERSION = "v1"
-FPS = 25.0
 
 
 def mel_row(frame: int) -> int:
@@ -58,56 +50,36 @@ def face_crops(frames: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return out
 
 
-def _cache_clip(row, clip_path: Path, folder: Path) -> None:
-    from tfbench.io.audio import read_audio
-    from tfbench.io.features import log_mel
-    from tfbench.io.video import read_video
-
-    if row.get("boxes") is None:
-        raise InputError("the row has no cached face boxes (column 'boxes'); re-prepare the dataset")
-    boxes = np.asarray(row["boxes"], dtype=np.float64).reshape(-1, 4)
-    video = read_video(clip_path, fps=FPS)
-    count = min(len(video.frames), len(boxes))
-    if not np.all(np.isfinite(boxes[:count])):
-        raise InputError("some frames have no face box")
-    arrays = {"faces": face_crops(video.frames[:count], boxes[:count]), "mel": log_mel(read_audio(clip_path))}
-    folder.mkdir(parents=True, exist_ok=True)
-    for key, value in arrays.items():
-        partial = folder / f"{row['clip_id']}.{key}.tmp.npy"
-        np.save(partial, value)
-        os.replace(partial, folder / f"{row['clip_id']}.{key}.npy")
-
-
 class TrainingWindows:
-    """The train split of a prepared dataset as Wav2Lip samples (see the module docstring)."""
+    """The ``split`` of a prepared dataset as Wav2Lip samples (see the module docstring)."""
 
     def __init__(self, dataset, window: int, split: str = "train", progress=None) -> None:
-        from tfbench.weights import tfbench_home
+        from tfbench.io.features import log_mel
+        from tfbench.train.data import TrainingData
 
         self.window = window
-        folder = tfbench_home() / "cache" / "wav2lip" / CACHE_VERSION / str(dataset.fingerprint)
-        self.clips: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]] = []  # id, faces, mel, valid starts
-        self.skipped: list[dict] = []
-        for row in dataset.split(split):
-            clip_id = row["clip_id"]
-            if not (folder / f"{clip_id}.mel.npy").exists():
-                if progress:
-                    progress(f"caching {clip_id}")
-                try:
-                    _cache_clip(row, dataset.clip_path(row), folder)
-                except TfbenchError as error:  # unreadable media, missing boxes: skip the clip, say so
-                    self.skipped.append({"clip_id": clip_id, "reason": str(error)})
-                    continue
-            faces = np.load(folder / f"{clip_id}.faces.npy", mmap_mode="r")
-            mel = np.load(folder / f"{clip_id}.mel.npy", mmap_mode="r")
-            starts = self.valid_starts(len(faces), len(mel))
-            if len(starts) < 2:
-                self.skipped.append({"clip_id": clip_id, "reason": f"{len(faces)} frames: too short for two "
-                                     f"{window}-frame windows with their audio"})
+        data = TrainingData(dataset, split=split, size=None, min_frames=window + 2, progress=progress)
+        boxes = {str(row["clip_id"]): row.get("boxes") for row in dataset.split(split)}
+        self.skipped = list(data.skipped)
+        self.clips: list[tuple] = []  # (clip, boxes [T,4], mel [n,80], valid start frames)
+        for clip in data.clips:
+            clip_boxes = boxes.get(clip.clip_id)
+            if clip_boxes is None:
+                self.skipped.append({"clip_id": clip.clip_id, "reason": "no cached face boxes (column 'boxes')"})
                 continue
-            self.clips.append((clip_id, faces, mel, starts))
+            clip_boxes = np.asarray(clip_boxes, dtype=np.float64).reshape(-1, 4)
+            if len(clip_boxes) < clip.num_frames or not np.all(np.isfinite(clip_boxes)):
+                self.skipped.append({"clip_id": clip.clip_id, "reason": "face boxes missing for some frames"})
+                continue
+            mel = log_mel(np.asarray(clip.audio, dtype=np.float32))
+            starts = self.valid_starts(clip.num_frames, len(mel))
+            if len(starts) < 2:
+                self.skipped.append({"clip_id": clip.clip_id, "reason": f"{clip.num_frames} frames: too short for "
+                                     f"two {window}-frame windows with their audio"})
+                continue
+            self.clips.append((clip, clip_boxes, mel, starts))
         if not self.clips:
-            raise InputError(f"no usable training clip in split {split!r} of {dataset.root}: {json.dumps(self.skipped)[:500]}")
+            raise InputError(f"no usable Wav2Lip training clip in split {split!r} of {dataset.root}: {self.skipped[:3]}")
 
     def valid_starts(self, num_frames: int, num_mel: int) -> np.ndarray:
         """Start frames ``s`` whose window, expert mel and per-frame mels all fit (``s >= 1``)."""
@@ -115,26 +87,35 @@ class TrainingWindows:
         fits = [mel_row(s) + MEL_STEPS <= num_mel and mel_row(s + self.window - 2) + MEL_STEPS <= num_mel for s in starts]
         return starts[np.asarray(fits, dtype=bool)] if len(starts) else starts
 
-    def batch(self, rng: np.random.Generator, batch_size: int) -> dict:
-        """``batch_size`` samples stacked: x ``[B,6,T,96,96]``, y ``[B,3,T,96,96]``,
-        mel ``[B,1,80,16]``, indiv_mels ``[B,T,1,80,16]`` (float32 torch tensors)."""
+    def batch(self, rng: np.random.Generator, batch_size: int, local: slice | None = None) -> dict:
+        """A global batch of ``batch_size`` samples drawn from ``rng`` (only the ``local`` slice is
+        read): x ``[B,6,T,96,96]``, y ``[B,3,T,96,96]``, mel ``[B,1,80,16]``, indiv_mels
+        ``[B,T,1,80,16]`` (float32 torch tensors)."""
         import torch
 
-        samples = [self.sample(rng) for _ in range(batch_size)]
+        picks = [self._pick(rng) for _ in range(batch_size)][local or slice(None)]
+        samples = [self.sample(*pick) for pick in picks]
         return {key: torch.from_numpy(np.stack([sample[key] for sample in samples])) for key in samples[0]}
 
-    def sample(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        _, faces, mel, starts = self.clips[int(rng.integers(len(self.clips)))]
+    def _pick(self, rng: np.random.Generator) -> tuple[int, int, int]:
+        index = int(rng.integers(len(self.clips)))
+        starts = self.clips[index][3]
         start = int(rng.choice(starts))
-        wrong = int(rng.choice(starts[starts != start]))
+        return index, start, int(rng.choice(starts[starts != start]))
+
+    def sample(self, index: int, start: int, wrong: int) -> dict[str, np.ndarray]:
+        clip, boxes, mel, _ = self.clips[index]
         t = self.window
-        window = np.asarray(faces[start:start + t], dtype=np.float32).transpose(3, 0, 1, 2) / 255.0  # [3,T,H,W]
-        reference = np.asarray(faces[wrong:wrong + t], dtype=np.float32).transpose(3, 0, 1, 2) / 255.0
+
+        def faces(first: int) -> np.ndarray:  # float32 [3, T, 96, 96] BGR in [0, 1]
+            crops = face_crops(np.asarray(clip.frames[first:first + t]), boxes[first:first + t])
+            return crops.astype(np.float32).transpose(3, 0, 1, 2) / 255.0
+
+        window = faces(start)
         masked = window.copy()
         masked[:, :, FACE_SIZE // 2:] = 0.0
-        mel = np.asarray(mel, dtype=np.float32)
         return {
-            "x": np.concatenate([masked, reference], 0),
+            "x": np.concatenate([masked, faces(wrong)], 0),
             "y": window,
             "mel": mel[mel_row(start):mel_row(start) + MEL_STEPS].T[None],
             "indiv_mels": np.stack([mel[mel_row(f - 1):mel_row(f - 1) + MEL_STEPS].T[None] for f in range(start, start + t)]),

@@ -59,6 +59,7 @@ def load_public_generator(path: Path):
 class Wav2Lip(Generator):
     name = "wav2lip"
     needs = frozenset({"source_video", "audio"})
+    weights = (*PUBLIC_WEIGHTS, "s3fd")  # S3FD: only when the request carries no face boxes
 
     def __init__(self, network, device: str = "cpu") -> None:
         self.network = network.eval()

@@ -18,25 +18,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from tfbench.errors import MissingWeightsError, TfbenchError
+from tfbench.errors import MissingWeightsError
 from tfbench.models.wav2lip.config import Wav2LipConfig, get_config
 from tfbench.models.wav2lip.networks import QualityDiscriminator, SyncNetColor, Wav2LipGenerator
+from tfbench.train.config import apply_overrides, override_note
 from tfbench.train.loop import Trainer
 
 
 def resolve_config(config_name: str, overrides: dict | None = None) -> Wav2LipConfig:
-    """The named config with ``overrides`` (field -> value string) applied and noted, validated."""
+    """The named config with ``overrides`` (``--set``, see :mod:`tfbench.train.config`) applied
+    and written into its notes, validated."""
     config = get_config(config_name)
-    if not overrides:
+    changed = apply_overrides(config, overrides)
+    if changed is config:
         return config.validate()
-    settable = {f.name for f in dataclasses.fields(Wav2LipConfig)} - {"name", "notes"}
-    changes = {}
-    for key, value in overrides.items():
-        if key not in settable:
-            raise TfbenchError(f"cannot override Wav2Lip config field {key!r}; fields: {', '.join(sorted(settable))}")
-        changes[key] = type(getattr(config, key))(value)
-    note = "; ".join(f"{key}={changes[key]!r}" for key in sorted(changes))
-    return dataclasses.replace(config, **changes, notes=f"{config.notes} OVERRIDDEN: {note} (not the {config.name} config).").validate()
+    return dataclasses.replace(changed, notes=config.notes + override_note(changed, overrides)).validate()
 
 
 def load_expert(device) -> tuple[SyncNetColor, dict]:
@@ -79,7 +75,11 @@ class Wav2LipTrainer(Trainer):
     model_name = "wav2lip"
 
     @classmethod
-    def check_ready(cls, config_name: str, overrides: dict | None = None) -> None:
+    def default_steps_for(cls, config_name: str, overrides: dict | None = None, stage: str = "main") -> int:
+        return resolve_config(config_name, overrides).steps
+
+    @classmethod
+    def check_ready(cls, config_name: str, overrides: dict | None = None, stage: str = "main") -> None:
         config = resolve_config(config_name, overrides)
         try:
             from tfbench.weights import require
@@ -90,7 +90,8 @@ class Wav2LipTrainer(Trainer):
                 f"Wav2Lip config {config_name!r} trains with the lip-sync expert loss and needs Wav2Lip's expert "
                 f"SyncNet (lipsync_expert.pth; the 'tiny' config runs without it, as a demo):\n{error}") from None
 
-    def __init__(self, config_name: str, dataset, overrides: dict | None = None, device: str = "cpu",
+    def __init__(self, config_name: str, dataset, *, stage: str = "main", total_steps: int | None = None,
+                 predecessors: dict | None = None, overrides: dict | None = None, device: str = "cpu",
                  echo: Callable[[str], None] = print) -> None:
         from tfbench.models.wav2lip.data import TrainingWindows
 
@@ -99,6 +100,7 @@ class Wav2LipTrainer(Trainer):
         self.cfg, self.config, self.config_name = config, config.to_dict(), config_name
         self.device = torch.device(device)
         self.default_steps, self.checkpoint_every = config.steps, config.checkpoint_every
+        self.stage, self.total_steps, self.predecessors = stage, total_steps or config.steps, dict(predecessors or {})
         self.canonical = config.canonical and not overrides
         self.notes = config.notes
         self.generator = Wav2LipGenerator(config.width_divisor).to(self.device)
@@ -123,7 +125,8 @@ class Wav2LipTrainer(Trainer):
 
     def step(self, step: int, rng: np.random.Generator) -> dict[str, float]:
         cfg = self.cfg
-        batch = {key: value.to(self.device) for key, value in self.data.batch(rng, cfg.batch_size).items()}
+        local = self.context.local(cfg.batch_size)  # this process's share of the global batch
+        batch = {key: value.to(self.device) for key, value in self.data.batch(rng, cfg.batch_size, local).items()}
         self.generator.train()
         generated = self.generator(batch["indiv_mels"], batch["x"])
         sync_w = cfg.sync_weight if self.sync_active else 0.0
@@ -143,6 +146,7 @@ class Wav2LipTrainer(Trainer):
             logged["g_gan"] = gan.item()
         self.optimizer_g.zero_grad(set_to_none=True)
         total.backward()
+        self.reduce_gradients(self.generator)
         self.optimizer_g.step()
         logged = {"total": total.item(), **logged, "sync_weight": sync_w}
         if self.discriminator is not None:
@@ -151,10 +155,14 @@ class Wav2LipTrainer(Trainer):
                       + F.binary_cross_entropy(fake, torch.zeros_like(fake)))
             self.optimizer_d.zero_grad(set_to_none=True)
             d_loss.backward()
+            self.reduce_gradients(self.discriminator)
             self.optimizer_d.step()
             logged["d_gan"] = d_loss.item()
         if self.expert is not None and step % cfg.eval_interval == 0:
-            if self.sync_sum / max(1, self.sync_count) < cfg.sync_switch_loss:
+            from tfbench.train.distributed import average_floats
+
+            mean = average_floats({"sync": self.sync_sum / max(1, self.sync_count)}, self.context)["sync"]  # one decision for all processes
+            if mean < cfg.sync_switch_loss:
                 self.sync_active = True
             self.sync_sum, self.sync_count = 0.0, 0
         return logged
