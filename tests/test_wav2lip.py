@@ -259,3 +259,40 @@ def test_evaluate_on_the_sample_prints_a_metric_table(tiny_run, prepared_sample,
     record = json.loads((tmp_path / "eval" / "result.json").read_text())
     assert record["canonical"] is False and record["metrics"]["psnr"]["clips_scored"] == 1
     assert 10 < record["metrics"]["psnr"]["value"] < 60
+
+
+def _reference_wav2lip(monkeypatch):
+    """``lipsync`` 0.1.0's copy of the public ``models/wav2lip.py``, imported without the package's
+    video front end (its ``__init__`` imports av, face_alignment and librosa)."""
+    import importlib
+    import importlib.util
+    import sys
+    import types
+
+    found = importlib.util.find_spec("lipsync")
+    assert found is not None, "the parity reference is missing: pip install --no-deps lipsync==0.1.0 (scripts/install.sh)"
+    package = types.ModuleType("lipsync")
+    package.__path__ = list(found.submodule_search_locations)
+    monkeypatch.setitem(sys.modules, "lipsync", package)
+    for name in ("lipsync.models", "lipsync.models.conv", "lipsync.models.wav2lip"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    return importlib.import_module("lipsync.models.wav2lip").Wav2Lip
+
+
+def test_generator_matches_the_packaged_reference_network(monkeypatch):
+    reference = _reference_wav2lip(monkeypatch)().eval()
+    torch.manual_seed(1)
+    state = Wav2LipGenerator().state_dict()
+    for key, value in state.items():  # non-trivial batch-norm statistics
+        if key.endswith("running_mean"):
+            value.normal_(0, 0.1)
+        elif key.endswith("running_var"):
+            value.uniform_(0.5, 2.0)
+    reference.load_state_dict(state)
+    ours = Wav2LipGenerator().eval()
+    ours.load_state_dict(state)
+    mel, faces = torch.randn(3, 1, 80, 16), torch.rand(3, 6, 96, 96)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(mel, faces), reference(mel, faces), rtol=0, atol=1e-6)
+        mel_seq, faces_seq = torch.randn(2, 5, 1, 80, 16), torch.rand(2, 6, 5, 96, 96)
+        torch.testing.assert_close(ours(mel_seq, faces_seq), reference(mel_seq, faces_seq), rtol=0, atol=1e-6)
