@@ -53,7 +53,7 @@ def write_public_layout(path: Path, seed: int = 0) -> dict:
     return state
 
 
-def synthetic_request(frames: int = 12, size: int = 128) -> GenerationRequest:
+def synthetic_request(frames: int = 8, size: int = 128) -> GenerationRequest:
     rng = np.random.default_rng(0)
     video = rng.integers(0, 256, (frames, size, size, 3), dtype=np.uint8)
     audio = (0.3 * np.sin(np.arange(frames * 640) / 7.0)).astype(np.float32)
@@ -296,3 +296,11 @@ def test_generator_matches_the_packaged_reference_network(monkeypatch):
         torch.testing.assert_close(ours(mel, faces), reference(mel, faces), rtol=0, atol=1e-6)
         mel_seq, faces_seq = torch.randn(2, 5, 1, 80, 16), torch.rand(2, 6, 5, 96, 96)
         torch.testing.assert_close(ours(mel_seq, faces_seq), reference(mel_seq, faces_seq), rtol=0, atol=1e-6)
+
+
+def test_train_cli_refuses_the_paper_config_without_the_expert(prepared_sample, tmp_path):
+    refused = CliRunner().invoke(app, ["train", "wav2lip", "--config", "paper", "--dataset", str(prepared_sample.root),
+                                       "--out", str(tmp_path / "paper")])
+    assert isinstance(refused.exception, MissingWeightsError)
+    assert "tfbench weights import wav2lip_syncnet" in str(refused.exception)
+    assert not (tmp_path / "paper").exists()
