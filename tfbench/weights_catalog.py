@@ -242,7 +242,7 @@ register(WeightsSpec(
 
 # ----------------------------------------------------------- Wav2Lip (Prajwal et al. 2020), public checkpoints
 
-# The public links are SharePoint shares (no stable direct URL): users fetch the files from the
+# The official links are SharePoint shares (no stable direct URL): users fetch the files from the
 # Rudrabha/Wav2Lip README and import them. Research / non-commercial use only (trained on LRS2).
 _WAV2LIP_LICENSE = "Wav2Lip: research and non-commercial use only (LRS2-trained)"
 register(WeightsSpec(
@@ -264,6 +264,8 @@ register(WeightsSpec(
     description="Wav2Lip generator trained with the visual-quality GAN, {'state_dict': module.* keys}",
     license=_WAV2LIP_LICENSE,
     source="download",
+    # a public mirror of the file (the pin guarantees it is the published one)
+    urls=("https://huggingface.co/camenduru/Wav2Lip/resolve/main/checkpoints/wav2lip_gan.pth",),
     sha256="ca9ab7b7b812c0e80a6e70a5977c545a1e8a365a6c49d5e533023c034d7ac3d8",
     size=435_801_865,
     used_by=("wav2lip",),
