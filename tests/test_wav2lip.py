@@ -214,6 +214,25 @@ def test_paper_configs_refuse_to_start_without_the_expert(prepared_sample):
             Wav2LipTrainer(name, prepared_sample, echo=lambda _: None)
 
 
+def test_paper_nogan_step_with_a_random_expert_switches_the_sync_loss_on(prepared_sample, tmp_path):
+    """The expert path end to end (2 steps, batch 2, a narrow generator): the sync weight turns on
+    once the mean expert loss is below the threshold, and an unpinned expert file makes the run
+    non-canonical."""
+    from tfbench.models.wav2lip.trainer import Wav2LipTrainer
+    from tfbench.train.loop import train
+
+    expert = {"state_dict": {f"module.{key}": value for key, value in SyncNetColor().state_dict().items()}}
+    install_random_file("wav2lip_syncnet", lambda target: torch.save(expert, target))
+    overrides = {"batch_size": "2", "eval_interval": "1", "sync_switch_loss": "10", "width_divisor": "8"}
+    result = train(lambda: Wav2LipTrainer("paper_nogan", OneClip(prepared_sample), overrides=overrides, echo=lambda _: None),
+                   tmp_path / "run", steps=2, show_progress=False, echo=lambda _: None)
+    log = [json.loads(line) for line in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
+    assert [entry["sync_weight"] for entry in log] == [0.0, 0.01]
+    assert all(np.isfinite(entry["g_sync"]) for entry in log) and "d_gan" not in log[0]
+    model = load_model("wav2lip", result.checkpoint)
+    assert model.canonical is False and "not a published file" in model.notes
+
+
 def test_expert_sync_loss_reaches_the_generator():
     from tfbench.models.wav2lip.trainer import expert_loss
 
@@ -228,17 +247,23 @@ def test_expert_sync_loss_reaches_the_generator():
 def test_generate_cli_writes_a_playable_mp4_with_audio(tiny_run, prepared_sample, tmp_path):
     from test_s3fd import random_s3fd_state
     from tfbench.io.audio import read_audio
-    from tfbench.io.video import probe_video, read_video
+    from tfbench.io.video import probe_video, read_video, write_video
     from tfbench.testing import install_random_weights
 
     install_random_weights("s3fd", random_s3fd_state())
     row = prepared_sample.split("test")[0]
+    clip = tmp_path / "talk.mp4"
+    write_video(clip, read_video(prepared_sample.clip_path(row)).frames[:4], fps=25)  # S3FD runs on each frame
+    path, _ = tiny_run
+    from_video = CliRunner().invoke(app, ["generate", "wav2lip", "--checkpoint", str(path), "--audio",
+                                          str(prepared_sample.clip_path(row)), "--video", str(clip), "--out", str(tmp_path / "v.mp4")])
+    assert from_video.exit_code == 0, from_video.output + repr(from_video.exception)
+    assert probe_video(tmp_path / "v.mp4").num_frames == 4 and probe_video(tmp_path / "v.mp4").has_audio
     video = prepared_sample.clip_path(row)
     frames = read_video(video).frames[:20]
     audio = read_audio(video)[: 20 * 640]
     soundfile.write(tmp_path / "speech.wav", audio, 16000)
     cv2.imwrite(str(tmp_path / "face.png"), cv2.cvtColor(frames[0], cv2.COLOR_RGB2BGR))
-    path, _ = tiny_run
     out = tmp_path / "out.mp4"
     result = CliRunner().invoke(app, ["generate", "wav2lip", "--checkpoint", str(path), "--audio", str(tmp_path / "speech.wav"),
                                       "--image", str(tmp_path / "face.png"), "--out", str(out)])

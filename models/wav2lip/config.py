@@ -60,8 +60,6 @@ class Wav2LipConfig:
             raise TfbenchError(f"width_divisor must divide 16, got {self.width_divisor}")
         if self.batch_size < 1 or self.window < 1 or self.eval_interval < 1:
             raise TfbenchError("batch_size, window and eval_interval must be >= 1")
-        if self.uses_expert and self.width_divisor != 1:
-            raise TfbenchError("the expert sync loss needs the public network (width_divisor=1)")
         return self
 
 
