@@ -195,7 +195,6 @@ register(WeightsSpec(
     # vinthony/SadTalker checkpoints/wav2lip.pth); the original SharePoint file could not be hashed here
     sha256="b78b681b68ad9fe6c6fb1debc6ff43ad05834a8af8a62ffc4167b7b34ef63c37",
     size=435_807_851,
-    used_by=("wav2lip",),
     install_hint="download wav2lip.pth from the Rudrabha/Wav2Lip README, then: tfbench weights import wav2lip /path/to/wav2lip.pth",
 ))
 register(WeightsSpec(
@@ -208,7 +207,6 @@ register(WeightsSpec(
     urls=("https://huggingface.co/camenduru/Wav2Lip/resolve/main/checkpoints/wav2lip_gan.pth",),
     sha256="ca9ab7b7b812c0e80a6e70a5977c545a1e8a365a6c49d5e533023c034d7ac3d8",
     size=435_801_865,
-    used_by=("wav2lip",),
     install_hint="download wav2lip_gan.pth from the Rudrabha/Wav2Lip README, then: tfbench weights import wav2lip_gan /path/to/wav2lip_gan.pth",
 ))
 register(WeightsSpec(
@@ -219,7 +217,6 @@ register(WeightsSpec(
     source="download",
     # sha256 not pinned: no public hash of lipsync_expert.pth was found and no machine with internet
     # verified it; the hash of the file used is recorded in every checkpoint trained with it
-    used_by=("wav2lip training (paper configs)",),
     install_hint="download lipsync_expert.pth from the Rudrabha/Wav2Lip README, then: "
                  "tfbench weights import wav2lip_syncnet /path/to/lipsync_expert.pth",
 ))

@@ -33,6 +33,10 @@ class Wav2LipConfig:
     steps: int  # default number of optimisation steps
     checkpoint_every: int
     notes: str = ""
+    #: How ``generate`` finds the face when the request carries no cached face boxes (a request's
+    #: ``options["face_box"]`` overrides it): "detect" (S3FD, the public procedure), "full" (the
+    #: frames are face crops already) or "top,bottom,left,right" (the public ``--box``).
+    face_box: str = "detect"
 
     @property
     def uses_expert(self) -> bool:
@@ -56,6 +60,7 @@ class Wav2LipConfig:
         return cls(**data)
 
     def validate(self) -> "Wav2LipConfig":
+        parse_face_box(self.face_box)
         if self.width_divisor < 1 or 16 % self.width_divisor:
             raise TfbenchError(f"width_divisor must divide 16, got {self.width_divisor}")
         if self.batch_size < 1 or self.window < 1 or self.eval_interval < 1:
@@ -91,3 +96,18 @@ def get_config(name: str) -> Wav2LipConfig:
     if name not in CONFIGS:
         raise TfbenchError(f"unknown Wav2Lip config {name!r}; choose one of: {', '.join(CONFIGS)}")
     return CONFIGS[name]
+
+
+def parse_face_box(value: str) -> str | tuple[int, int, int, int]:
+    """``"detect"``, ``"full"`` or the public ``--box`` order ``(top, bottom, left, right)`` pixels."""
+    text = str(value).strip().lower()
+    if text in ("detect", "full"):
+        return text
+    parts = [part.strip() for part in text.split(",")]
+    try:
+        top, bottom, left, right = (int(part) for part in parts)
+    except ValueError:
+        raise TfbenchError(f"face_box must be 'detect', 'full' or 'top,bottom,left,right' pixels, got {value!r}") from None
+    if bottom <= top or right <= left or top < 0 or left < 0:
+        raise TfbenchError(f"face_box {value!r} is an empty box")
+    return top, bottom, left, right

@@ -78,7 +78,7 @@ def detect_rects(frames: np.ndarray, device: str = "cpu") -> np.ndarray:
     score > 0.5 after NMS, the best one kept, clipped at 0 and truncated to int. A frame
     without a face raises FaceError (the public script raises "Face not detected!").
     """
-    from tfbench.evaluate.syncnet.s3fd import detect_faces, load_s3fd
+    from tfbench.nets.s3fd import detect_faces, load_s3fd
 
     net = load_s3fd(device)
     rects = []

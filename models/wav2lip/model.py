@@ -61,9 +61,29 @@ class Wav2Lip(Generator):
     needs = frozenset({"source_video", "audio"})
     weights = (*PUBLIC_WEIGHTS, "s3fd")  # S3FD: only when the request carries no face boxes
 
-    def __init__(self, network, device: str = "cpu") -> None:
+    def __init__(self, network, device: str = "cpu", face_box: str = "detect") -> None:
         self.network = network.eval()
         self.device = device
+        self.face_box = face_box  # see Wav2LipConfig.face_box; public checkpoints: "detect"
+
+    @classmethod
+    def tiny_test_checkpoint(cls, tmp_dir: Path) -> Path:
+        """A random generator of the tiny config whose frames are taken as face crops
+        (``face_box="full"``: no detector weights needed), non-canonical."""
+        import dataclasses
+
+        import torch
+
+        from tfbench.models.wav2lip.config import TINY
+        from tfbench.models.wav2lip.networks import Wav2LipGenerator
+        from tfbench.train.checkpoint import Checkpoint, save_checkpoint
+
+        config = dataclasses.replace(TINY, face_box="full")
+        torch.manual_seed(0)
+        checkpoint = Checkpoint(model=cls.name, config_name="tiny", config=config.to_dict(), step=0,
+                                state={"generator": Wav2LipGenerator(config.width_divisor).state_dict()},
+                                canonical=False, notes="random-initialised tiny test checkpoint (conformance tests)")
+        return save_checkpoint(checkpoint, Path(tmp_dir) / "wav2lip_tiny_test.pt")
 
     @classmethod
     def trainer_class(cls):
@@ -112,7 +132,7 @@ class Wav2Lip(Generator):
             network.load_state_dict(checkpoint.state["generator"])
         except (KeyError, RuntimeError, TypeError) as error:
             raise CheckpointError(f"{path}: the wav2lip checkpoint does not match its config ({str(error)[:300]})") from error
-        model = cls(network.to(device), device)
+        model = cls(network.to(device), device, face_box=config.face_box)
         model.checkpoint_sha256 = checkpoint.sha256
         model.canonical = checkpoint.canonical
         model.notes = f"{checkpoint.config_name} config, step {checkpoint.step}: {checkpoint.notes}"
@@ -130,19 +150,9 @@ class Wav2Lip(Generator):
         if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
             raise InputError(f"clip {request.clip_id!r}: source frames must be uint8 [T,H,W,3], got "
                              f"{frames.dtype} {list(frames.shape)}")
-        height, width = frames.shape[1:3]
-        cached = request.extra.get("face_boxes")
-        if cached is not None:
-            rects = W.rects_from_cached(np.asarray(cached)[:count])
-            if len(rects) < count:
-                raise InputError(f"clip {request.clip_id!r}: face boxes cover {len(rects)} frames, {count} needed")
-        elif frames.strides[0] == 0:  # one image repeated (generate --image): detect once, as --static
-            rects = np.repeat(W.detect_rects(frames[:1], self.device), count, axis=0)
-        else:
-            rects = W.detect_rects(frames, self.device)
-        boxes = W.face_boxes(rects, height, width)
+        boxes = self._boxes(request, frames)
         mel = log_mel(np.asarray(request.audio, dtype=np.float32))
-        out = np.empty((count, height, width, 3), dtype=np.uint8)
+        out = np.empty((count, *frames.shape[1:]), dtype=np.uint8)
         with torch.no_grad():
             for start in range(0, count, BATCH_FRAMES):
                 index = np.arange(start, min(count, start + BATCH_FRAMES))
@@ -151,6 +161,32 @@ class Wav2Lip(Generator):
                 predicted = self.network(audio, faces).cpu().numpy()
                 out[index] = W.paste_faces(frames[index], predicted, boxes[index])
         return out
+
+
+    def _boxes(self, request: GenerationRequest, frames: np.ndarray) -> np.ndarray:
+        """int64 ``[T, 4]`` (x1, y1, x2, y2) face box of each frame (docs/models/wav2lip.md, step 3).
+
+        ``options["face_box"]`` if given, else the request's cached boxes (prepared datasets),
+        else the model's ``face_box`` ("detect" for the public checkpoints)."""
+        from tfbench.models.wav2lip import inference as W
+        from tfbench.models.wav2lip.config import parse_face_box
+
+        count, height, width = len(frames), frames.shape[1], frames.shape[2]
+        cached = request.extra.get("face_boxes")
+        if "face_box" not in request.options and cached is not None:
+            rects = W.rects_from_cached(np.asarray(cached)[:count])
+            if len(rects) < count:
+                raise InputError(f"clip {request.clip_id!r}: face boxes cover {len(rects)} frames, {count} needed")
+            return W.face_boxes(rects, height, width)
+        mode = parse_face_box(request.options.get("face_box", self.face_box))
+        if mode == "detect":
+            if frames.strides[0] == 0:  # one image repeated (generate --image): detect once, as --static
+                return W.face_boxes(np.repeat(W.detect_rects(frames[:1], self.device), count, axis=0), height, width)
+            return W.face_boxes(W.detect_rects(frames, self.device), height, width)
+        top, bottom, left, right = (0, height, 0, width) if mode == "full" else mode
+        if bottom > height or right > width:
+            raise InputError(f"clip {request.clip_id!r}: face_box {mode} lies outside the {width}x{height} frames")
+        return np.tile(np.array([[left, top, right, bottom]], dtype=np.int64), (count, 1))  # as --box: no pads, no smoothing
 
 
 def _is_tfbench_checkpoint(path: Path) -> bool:

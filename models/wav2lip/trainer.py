@@ -73,6 +73,7 @@ class Wav2LipTrainer(Trainer):
     """Generator, quality discriminator, frozen expert, optimisers and data of one run."""
 
     model_name = "wav2lip"
+    weights = ("wav2lip_syncnet",)  # the paper configs' expert sync loss
 
     @classmethod
     def default_steps_for(cls, config_name: str, overrides: dict | None = None, stage: str = "main") -> int:
