@@ -157,6 +157,27 @@ def test_network_input_is_bgr_masked_target_then_unmasked_reference():
     assert pasted[0, :20].reshape(-1, 3)[0].tolist() == [200, 0, 0]
 
 
+def test_face_box_option_full_frame_or_a_constant_box(tmp_path):
+    from tfbench.errors import TfbenchError
+    from tfbench.models.wav2lip import Wav2Lip
+
+    model = load_model("wav2lip", Wav2Lip.tiny_test_checkpoint(tmp_path))
+    assert model.face_box == "full" and model.canonical is False
+    request = synthetic_request(frames=6)
+    del request.extra["face_boxes"]
+    full = model.generate(request)
+    assert np.abs(full[:, 64:].astype(int) - request.source_frames[:, 64:]).mean() > 5  # the whole frame is the face
+    request.options["face_box"] = "10,50,20,60"  # top, bottom, left, right as the public --box: no pads
+    boxed = model.generate(request)
+    untouched = np.ones((128, 128), bool)
+    untouched[10:50, 20:60] = False
+    np.testing.assert_array_equal(boxed[:, untouched], request.source_frames[:, untouched])
+    for bad in ("10,5,0,9", "nose"):
+        request.options["face_box"] = bad
+        with pytest.raises(TfbenchError, match="face_box"):
+            model.generate(request)
+
+
 # ------------------------------------------------------------------ training, checkpoints, CLI
 
 
