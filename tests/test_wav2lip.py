@@ -227,6 +227,23 @@ def test_checkpoint_round_trip_is_non_canonical_and_says_why(tiny_run, prepared_
     assert out.shape == request.source_frames.shape
 
 
+def test_resume_is_bit_exact(prepared_sample, tmp_path):
+    from tfbench.models.wav2lip.trainer import Wav2LipTrainer
+    from tfbench.train.checkpoint import load_checkpoint
+    from tfbench.train.loop import train
+
+    def run(out, steps, resume=False):
+        return train(lambda: Wav2LipTrainer("tiny", OneClip(prepared_sample), overrides={"batch_size": "1"},
+                                            echo=lambda _: None), out, steps=steps, resume=resume,
+                     show_progress=False, echo=lambda _: None).checkpoint
+
+    straight = load_checkpoint(run(tmp_path / "straight", 3)).state
+    run(tmp_path / "resumed", 2)
+    resumed = load_checkpoint(run(tmp_path / "resumed", 3, resume=True)).state
+    for part in ("generator", "discriminator"):
+        assert all(torch.equal(straight[part][key], resumed[part][key]) for key in straight[part]), part
+
+
 def test_paper_configs_refuse_to_start_without_the_expert(prepared_sample):
     from tfbench.models.wav2lip.trainer import Wav2LipTrainer
 
