@@ -9,9 +9,9 @@
 - a tfbench checkpoint written by ``tfbench train wav2lip``.
 
 Request fields read: ``source_frames`` uint8 ``[T,H,W,3]`` (whole frames; the face is found
-in each), ``audio`` float32 16 kHz, and ``face_boxes`` float32 ``[T,4]`` when the request
-carries the prepared dataset's cached boxes (else S3FD runs, as the public script does).
-See docs/models/wav2lip.md.
+in each), ``audio`` float32 16 kHz, ``extra["face_boxes"]`` float32 ``[T,4]`` when the request
+carries a prepared dataset's cached boxes (else S3FD runs, as the public script does), and
+``options["face_box"]`` ("full" or the public ``--box``). See docs/models/wav2lip.md.
 """
 
 from __future__ import annotations
@@ -100,7 +100,8 @@ class Wav2Lip(Generator):
             record = weights_record(name)  # MissingWeightsError naming `tfbench weights import NAME FILE`
             model = cls(load_public_generator(Path(record.path)).to(device), device)
             model.checkpoint_sha256, model.canonical = record.sha256, record.canonical
-            model.notes = f"public {Path(record.path).name} (weights {name!r}), public inference procedure"
+            model.notes = (f"public {Path(record.path).name} (weights {name!r}), public inference procedure; face boxes: "
+                           "the dataset's cached boxes when given, else S3FD")
             if not record.canonical:
                 model.notes += f"; NOT the published file (sha256 {record.sha256[:16]}… does not match its pin)"
             return model
@@ -114,7 +115,8 @@ class Wav2Lip(Generator):
         model.checkpoint_sha256 = sha256_file(path)
         public = _public_hashes().get(model.checkpoint_sha256)
         model.canonical = public is not None
-        model.notes = (f"public {public}.pth given by path, public inference procedure" if public else
+        model.notes = (f"public {public}.pth given by path, public inference procedure; face boxes: the dataset's "
+                       "cached boxes when given, else S3FD" if public else
                        f"{path.name}: a Wav2Lip-layout checkpoint that is not a published one (sha256 "
                        f"{model.checkpoint_sha256[:16]}…); NOT canonical")
         return model
