@@ -107,6 +107,16 @@ def test_a_foreign_file_is_a_checkpoint_error(tmp_path):
         load_model("wav2lip", tmp_path / "lipsync_expert.pth")
 
 
+def test_rows_pass_their_cached_boxes_only_to_methods_that_read_the_source_frames():
+    from tfbench.models.request import request_from_row
+
+    frames = np.zeros((3, 8, 8, 3), np.uint8)
+    row = {"clip_id": "c", "boxes": np.tile(np.float32([[1, 2, 6, 7]]), (3, 1)), "speaker": "W001"}
+    wav2lip = request_from_row(row, frozenset({"source_video", "audio"}), frames=frames, audio=np.zeros(1920, np.float32))
+    assert wav2lip.extra["face_boxes"].shape == (3, 4) and wav2lip.extra["speaker"] == "W001"
+    assert "face_boxes" not in request_from_row(row, frozenset({"reference_image"}), frames=frames, audio=None).extra
+
+
 # ------------------------------------------------------------------ the inference procedure
 
 
