@@ -83,7 +83,7 @@ def detect_rects(frames: np.ndarray, device: str = "cpu") -> np.ndarray:
     net = load_s3fd(device)
     rects = []
     for index, found in enumerate(detect_faces(net, np.ascontiguousarray(frames), conf_threshold=S3FD_THRESHOLD,
-                                               scale=1.0, batch_size=4, device=device)):
+                                               scale=1.0, batch_size=1, device=device)):  # full-size frames: one at a time
         if not len(found):
             raise FaceError(f"Wav2Lip: no face detected in frame {index}; it needs a face in every frame")
         best = found[np.argmax(found[:, 4])]
