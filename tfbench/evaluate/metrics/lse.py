@@ -101,11 +101,11 @@ class LSE(Metric):
 
     def _networks(self):
         if self._syncnet is None:
-            from tfbench.evaluate.syncnet.model import load_syncnet
+            from tfbench.nets.syncnet import load_syncnet
 
             self._syncnet = load_syncnet(self.device)
             if self.mode == "pipeline":
-                from tfbench.evaluate.syncnet.s3fd import load_s3fd
+                from tfbench.nets.s3fd import load_s3fd
 
                 self._detector = load_s3fd(self.device)
         return self._syncnet, self._detector
