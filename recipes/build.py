@@ -27,10 +27,10 @@ from typing import Callable
 import numpy as np
 
 from tfbench.errors import InputError, TfbenchError
-from tfbench.recipes.base import (
-    ClipParams, Recipe, RecipeOptions, Source, finished_marker, load_clip, process_source,
-    remove_tree, shard_of, write_json_atomic,
-)
+from tfbench.fsutil import atomic_write, write_json_atomic, write_text_atomic
+from tfbench.recipes.base import ClipParams, Recipe, RecipeOptions, Source
+from tfbench.recipes.clip_cache import finished_marker, load_clip, remove_tree, shard_of
+from tfbench.recipes.process import process_source
 
 LANDMARK_BACKENDS = ("dlib", "fan")
 
@@ -144,7 +144,7 @@ def _pocketsphinx_record() -> dict:
 
 def _text_tables(au_table: str) -> dict:
     from tfbench.annotate.text import _data_file
-    from tfbench.weights import sha256_file
+    from tfbench.fsutil import sha256_file
 
     return {name: sha256_file(_data_file(name)) for name in (au_table, "emotion_words.csv")}
 
@@ -357,16 +357,19 @@ def build_dataset(recipe: Recipe, out: Path, sources: list[Source], markers: dic
         raise TfbenchError(f"recipe {recipe.name} produced splits {unknown} outside {recipe.splits}")
     parameters = {"clip": asdict(params), "build": asdict(build), "options": recipe.resolved_options(options)}
     fingerprint = fingerprint_of(clips, parameters)
-    partial = out / "failures.jsonl.tmp"
-    partial.write_text("".join(json.dumps(f, sort_keys=True) + "\n" for f in sorted(failures, key=lambda f: f["clip_id"])))
-    os.replace(partial, out / "failures.jsonl")
+    write_text_atomic(out / "failures.jsonl",
+                      "".join(json.dumps(f, sort_keys=True) + "\n" for f in sorted(failures, key=lambda f: f["clip_id"])))
     if not clips:
         raise TfbenchError(f"every clip failed; see the reasons in {out / 'failures.jsonl'}")
     model, normaliser = _fit_models(out, clips)
     timings["fit_3dmm_au"] = time.perf_counter() - tick
     tick = time.perf_counter()
     model_path = out / "tdmm_offline.npz"
-    model.save(model_path)
+    def write_model(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:  # a handle, so numpy does not append ".npz" to the name
+            model.save(handle)
+
+    atomic_write(model_path, write_model)
     scratch = Path(tempfile.mkdtemp(prefix="build-", dir=out))
     bars_were_enabled = not datasets.are_progress_bars_disabled()
     datasets.disable_progress_bars()  # our own progress lines are enough

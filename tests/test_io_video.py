@@ -2,6 +2,8 @@
 
 import subprocess
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -148,7 +150,7 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_partial(tmp_path, monkeyp
     target.write_bytes(b"previous result")
 
     def failing_ffmpeg(args, **kwargs):
-        (tmp_path / "clip.mp4.tmp.mp4").write_bytes(b"half written")
+        Path(args[-1]).write_bytes(b"half written")  # the encoder's output file, half written
         return subprocess.CompletedProcess(args, 1, b"", b"encoder exploded")
 
     monkeypatch.setattr(video_io, "run_ffmpeg", failing_ffmpeg)

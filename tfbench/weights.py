@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from tfbench.errors import MissingWeightsError, TfbenchError, UnknownNameError, WeightsHashError
+from tfbench.fsutil import atomic_write, sha256_file, write_json_atomic  # noqa: F401  (sha256_file re-exported)
 
 CHUNK = 1 << 20
 
@@ -63,12 +64,6 @@ def weights_dir() -> Path:
     return tfbench_home() / "weights"
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 _SPECS: dict[str, WeightsSpec] = {}
@@ -119,10 +114,7 @@ def _remember_hash(path: Path, digest: str) -> None:
     index = _read_hash_index()
     stat = path.stat()
     index[str(path)] = {"sha256": digest, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-    _hash_index_path().parent.mkdir(parents=True, exist_ok=True)
-    tmp = _hash_index_path().with_suffix(".tmp")
-    tmp.write_text(json.dumps(index, indent=1, sort_keys=True))
-    os.replace(tmp, _hash_index_path())
+    write_json_atomic(_hash_index_path(), index)
 
 
 def cached_sha256(path: Path) -> str:
@@ -245,8 +237,8 @@ def _is_marked_non_canonical(path: Path, digest: str) -> bool:
 def install_file(name: str, source: Path, *, check_hash: bool = True, move: bool = False) -> Path:
     """Put ``source`` into the cache as weights ``name`` after checking its hash.
 
-    The file is copied to ``<dest>.part`` and renamed only when it verifies, so a rejected
-    file leaves nothing behind.
+    The file is copied to a temporary name beside ``dest`` and renamed only when it verifies,
+    so a rejected file leaves nothing behind.
     """
     spec = get_spec(name)
     if spec.source == "package":
@@ -255,21 +247,22 @@ def install_file(name: str, source: Path, *, check_hash: bool = True, move: bool
     if not source.is_file():
         raise TfbenchError(f"No such file: {source}")
     dest = cache_path(spec)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    (shutil.move if move else shutil.copyfile)(source, part)
-    digest = sha256_file(part)
-    problem = _hash_problem(spec, digest) if check_hash else None
-    if problem:
-        part.unlink()
-        raise WeightsHashError(f"Rejected {source}: {problem}. Nothing was written.")
-    os.replace(part, dest)
-    _remember_hash(dest, digest)
+    digests = []
+
+    def verified_copy(part: Path) -> None:
+        (shutil.move if move else shutil.copyfile)(source, part)
+        digests.append(sha256_file(part))
+        problem = _hash_problem(spec, digests[0]) if check_hash else None
+        if problem:
+            raise WeightsHashError(f"Rejected {source}: {problem}. Nothing was written.")
+
+    atomic_write(dest, verified_copy)
+    _remember_hash(dest, digests[0])
     return dest
 
 
 def download(name: str, progress: Callable[[int, int | None], None] | None = None) -> Path:
-    """Stream weights ``name`` from its URLs to ``.part``, verify, rename into place.
+    """Stream weights ``name`` from its URLs to a temporary file, verify, rename into place.
 
     ``progress(bytes_done, bytes_total_or_None)`` is called as data arrives.
     """
@@ -279,31 +272,30 @@ def download(name: str, progress: Callable[[int, int | None], None] | None = Non
     if not spec.urls:
         raise TfbenchError(f"Weights {name!r} have no download URL. {fix_command(spec)}")
     dest = cache_path(spec)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
     errors = []
     for url in spec.urls:
-        try:
+        digest = hashlib.sha256()
+
+        def fetch(part: Path, url: str = url) -> None:
             with urllib.request.urlopen(url, timeout=60) as response, open(part, "wb") as out:
                 total = response.headers.get("Content-Length")
                 total_bytes = int(total) if total else None
                 done = 0
-                digest = hashlib.sha256()
                 for block in iter(lambda: response.read(CHUNK), b""):
                     out.write(block)
                     digest.update(block)
                     done += len(block)
                     if progress:
                         progress(done, total_bytes)
-        except OSError as error:  # URLError, HTTPError, timeouts and disk errors
-            part.unlink(missing_ok=True)
+            problem = _hash_problem(spec, digest.hexdigest())
+            if problem:
+                raise WeightsHashError(f"Downloaded {url} has {problem}. Nothing was written.")
+
+        try:
+            atomic_write(dest, fetch)
+        except OSError as error:  # URLError, HTTPError, timeouts (storage errors stop as StorageError)
             errors.append(f"{url}: {error}")
             continue
-        problem = _hash_problem(spec, digest.hexdigest())
-        if problem:
-            part.unlink(missing_ok=True)
-            raise WeightsHashError(f"Downloaded {url} has {problem}. Nothing was written.")
-        os.replace(part, dest)
         _remember_hash(dest, digest.hexdigest())
         return dest
     raise TfbenchError(

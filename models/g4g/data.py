@@ -15,7 +15,6 @@ samples from memory-mapped arrays, so memory does not grow with the dataset.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import numpy as np
 import torch
 
 from tfbench.errors import InputError, TfbenchError
+from tfbench.fsutil import atomic_write
 from tfbench.models.g4g.config import G4GConfig
 
 #: Polylines of the 68-point layout drawn into the landmark sketch (closed, start, stop).
@@ -197,11 +197,13 @@ def _cache_clip(row: dict, clip_path: Path, folder: Path, config: G4GConfig) -> 
     mel, mfcc = audio_features(audio)
     arrays = {"faces": crop.faces(video.frames[:count], config), "landmarks": crop.points(landmarks[:count], config),
               "mel": mel, "mfcc": mfcc}
-    folder.mkdir(parents=True, exist_ok=True)
     for key, value in arrays.items():
-        partial = folder / f"{row['clip_id']}.{key}.tmp.npy"
-        np.save(partial, value)
-        os.replace(partial, folder / f"{row['clip_id']}.{key}.npy")
+        atomic_write(folder / f"{row['clip_id']}.{key}.npy", lambda tmp, value=value: _save_npy(tmp, value))
+
+
+def _save_npy(path: Path, value: np.ndarray) -> None:
+    with open(path, "wb") as handle:  # a handle, so numpy does not append ".npy" to the name
+        np.save(handle, value)
 
 
 class TrainingClips:

@@ -8,6 +8,7 @@ ffmpeg reports an error for.
 
 from __future__ import annotations
 
+import errno
 import re
 import shutil
 import subprocess
@@ -43,6 +44,24 @@ def run_ffmpeg(args: list[str], *, stdin: bytes | None = None, timeout: float | 
     if stdin is not None:
         command.remove("-nostdin")
     return subprocess.run(command, input=stdin, capture_output=True, timeout=timeout, check=False)
+
+
+#: ffmpeg's wording of storage errors (strerror of the errno) -> the errno.
+_STORAGE_WORDS = {
+    "No space left on device": errno.ENOSPC, "Disk quota exceeded": errno.EDQUOT, "Read-only file system": errno.EROFS,
+    "Permission denied": errno.EACCES, "Operation not permitted": errno.EPERM, "Input/output error": errno.EIO,
+}
+
+
+def encode_error(path: str | Path, count: int, stderr: str) -> Exception:
+    """The error of a failed ffmpeg encode to ``path``: a :class:`~tfbench.fsutil.StorageError`
+    when ffmpeg reports a storage errno (never a data failure), else a :class:`MediaError`."""
+    from tfbench.fsutil import storage_error
+
+    for words, code in _STORAGE_WORDS.items():
+        if words in stderr:
+            return storage_error(OSError(code, words), path)
+    return MediaError(f"{path}: ffmpeg could not encode {count} frames ({stderr.strip()[-500:]})")
 
 
 @dataclass(frozen=True)
