@@ -27,7 +27,9 @@ from typing import Callable
 import numpy as np
 
 from tfbench.errors import InputError, TfbenchError
-from tfbench.fsutil import atomic_write, write_json_atomic, write_text_atomic
+from tfbench.fsutil import (
+    OutputLock, atomic_write, remove_stale_temps, storage_errors, write_json_atomic, write_text_atomic,
+)
 from tfbench.recipes.base import ClipParams, Recipe, RecipeOptions, Source
 from tfbench.recipes.clip_cache import finished_marker, load_clip, remove_tree, shard_of
 from tfbench.recipes.process import process_source
@@ -192,9 +194,14 @@ def prepare(
     num_shards: int = 1,
     shard_index: int = 0,
     progress: Callable[[dict], None] | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> dict:
     """Prepare ``recipe`` from ``raw_dir`` into ``out``; returns a summary dict
-    (``built``, ``clips``, ``failures``, ``processed``, ``reused``, ``timings``)."""
+    (``built``, ``clips``, ``failures``, ``processed``, ``reused``, ``timings``).
+
+    The run owns ``out`` (:class:`~tfbench.fsutil.OutputLock`; shard runs share it with each
+    other only). ``notify(line)`` hears about scratch removed and corrupt cache entries
+    recomputed. Storage errors raise :class:`~tfbench.fsutil.StorageError` (docs/reliability.md)."""
     if num_shards < 1 or not 0 <= shard_index < num_shards:
         raise InputError(f"--shard-index must be in 0..{num_shards - 1}, got {shard_index}")
     if size < 16 or size % 2:
@@ -214,18 +221,38 @@ def prepare(
     if limit is not None:
         sources = sources[:limit]
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    notify = notify or (lambda line: None)
+    with OutputLock(out, shard=(shard_index, num_shards) if num_shards > 1 else None), storage_errors(out):
+        if num_shards == 1:  # this run owns the whole folder: scratch of killed runs goes
+            _remove_scratch(out, notify)
+        return _prepare_locked(recipe, out, sources, params, build, options, backends, Path(raw_dir), num_proc,
+                               num_shards, shard_index, progress, notify)
+
+
+def _remove_scratch(out: Path, notify: Callable[[str], None]) -> None:
+    """Remove what killed runs left in ``out``: build scratch, a half-saved dataset, temporary files."""
+    left = sorted(out.glob("build-*")) + [p for p in (out / "dataset.tmp", out / "dataset.old") if p.exists()]
+    for folder in left:
+        remove_tree(folder)
+    temps = remove_stale_temps(out)
+    if left or temps:
+        notify(f"removed {len(left) + len(temps)} scratch file(s)/folder(s) left by an interrupted run in {out}")
+
+
+def _prepare_locked(recipe: Recipe, out: Path, sources: list[Source], params: ClipParams, build: BuildParams,
+                    options: RecipeOptions, backends: dict, raw_dir: Path, num_proc: int, num_shards: int,
+                    shard_index: int, progress: Callable[[dict], None] | None, notify: Callable[[str], None]) -> dict:
     mine = [s for s in sources if num_shards == 1 or shard_of(s.source_id, num_shards) == shard_index]
     markers: dict[str, dict] = {}
     pending = []
     for source in mine:
-        marker = finished_marker(out, source, params)
+        marker = finished_marker(out, source, params, notify)
         if marker is None:
             pending.append(source)
         else:
             markers[source.source_id] = marker
     reused = len(markers)
-    for marker in _process_many(pending, out, params, Path(raw_dir), num_proc, progress):
+    for marker in _process_many(pending, out, params, raw_dir, num_proc, progress):
         markers[marker["source_id"]] = marker
     summary = {"processed": len(pending), "reused": reused, "sources": len(mine), "built": False}
     summary["timings"] = _sum_timings(markers[s.source_id]["timings"] for s in mine)

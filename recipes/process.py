@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from tfbench.errors import FaceError, InputError, MediaError
-from tfbench.fsutil import atomic_write, sha256_file, write_json_atomic
+from tfbench.fsutil import atomic_write, reraise_storage, sha256_file, write_json_atomic
 from tfbench.recipes.base import FPS, LABEL_DEFAULTS, SAMPLE_RATE, SAMPLES_PER_FRAME, ClipFailure, ClipParams, Source
 from tfbench.recipes.clip_cache import clip_cache_path, source_marker
 from tfbench.recipes.crop import (
@@ -212,8 +212,11 @@ def process_source(source: Source, out: Path, params: ClipParams, raw_dir: Path)
     its frames cropped and the clip written, and its frames dropped. Memory is bounded by
     one clip at working resolution (~1 MB per frame for 1080p MEAD).
 
-    Expected problems (unreadable media, no face, ...) become failures of the clip or source;
-    anything else is recorded as ``unexpected error`` and not cached, so a re-run retries it.
+    Expected problems of the data (unreadable or damaged media, no face, ...) become failures
+    of the clip or source and are cached; a storage error (disk full, read-only, permissions,
+    I/O error) raises :class:`~tfbench.fsutil.StorageError` and stops the run with nothing
+    cached for the source; anything else is recorded as ``unexpected error`` and not cached,
+    so a re-run retries it.
     """
     from tfbench.face.detect import largest_box
     from tfbench.io.audio import read_audio
@@ -301,6 +304,7 @@ def process_source(source: Source, out: Path, params: ClipParams, raw_dir: Path)
         reason = str(error) if isinstance(error, ClipFailure) else f"unreadable: {error}"
         failures.append({"clip_id": source.source_id, "reason": reason})
     except Exception as error:  # a bug or an environment problem: record, go on, retry next run
+        reraise_storage(error, out)  # the disk failed, not the data: stop the run, cache nothing
         cacheable = False
         failures.append({
             "clip_id": source.source_id,

@@ -28,6 +28,10 @@ class MediaError(TfbenchError):
     """A video or audio file is missing, corrupt, truncated, empty or lacks a stream."""
 
 
+class EncodeError(TfbenchError):
+    """Writing a video failed for a reason other than the storage (never a fault of the input data)."""
+
+
 class FaceError(TfbenchError):
     """No face, or several faces where one is required."""
 

@@ -32,6 +32,8 @@ from typing import Any, Callable, Iterator
 from tfbench.errors import TfbenchError
 
 CHUNK = 1 << 20
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 TEMP_SUFFIX = ".part"
 LOCK_NAME = ".tfbench.lock"
 
@@ -60,9 +62,30 @@ def is_storage_error(error: BaseException) -> bool:
     return isinstance(error, StorageError) or (isinstance(error, OSError) and error.errno in STORAGE_ERRNOS)
 
 
+def storage_cause(error: BaseException | None) -> BaseException | None:
+    """The storage error in ``error``'s chain (libraries such as ``datasets`` wrap it), else None."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if is_storage_error(error):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def reraise_storage(error: BaseException, path: str | Path | None = None) -> None:
+    """Raise a :class:`StorageError` when ``error`` comes from the storage; else return."""
+    cause = storage_cause(error)
+    if isinstance(cause, StorageError):
+        raise cause
+    if cause is not None:
+        raise storage_error(cause, path) from error
+
+
 def storage_error(error: OSError, path: str | Path | None = None) -> StorageError:
     """A :class:`StorageError` with one line: the path, the cause, and how to go on."""
-    where = getattr(error, "filename", None) or path
+    named = getattr(error, "filename", None)
+    where = path if path is not None and (named is None or is_temp(Path(named))) else named  # never a temp name
     cause = STORAGE_ERRNOS.get(error.errno, error.strerror or str(error))
     name = errno.errorcode.get(error.errno, "")
     return StorageError(f"cannot write or read {where}: {cause}" + (f" ({name})" if name else "")
@@ -71,12 +94,13 @@ def storage_error(error: OSError, path: str | Path | None = None) -> StorageErro
 
 @contextmanager
 def storage_errors(path: str | Path | None = None) -> Iterator[None]:
-    """Turn storage ``OSError``s raised inside the block into :class:`StorageError`."""
+    """Turn storage ``OSError``s raised inside the block (also wrapped ones) into :class:`StorageError`."""
     try:
         yield
-    except OSError as error:
-        if error.errno in STORAGE_ERRNOS:
-            raise storage_error(error, path) from error
+    except StorageError:
+        raise
+    except Exception as error:
+        reraise_storage(error, path)
         raise
 
 
@@ -91,15 +115,22 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     with storage_errors(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
+        os.fchmod(handle, 0o666 & ~_UMASK)  # mkstemp makes 0600; the file gets the usual permissions
         os.close(handle)
         tmp = Path(name)
         try:
-            write(tmp)
+            _fill(write, tmp, path)
             os.replace(tmp, path)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
     return path
+
+
+def _fill(write: Callable[[Path], None], tmp: Path, path: Path) -> None:
+    """Run one writer (the single place every output file is written through; the
+    fault-injection tests replace it to raise ENOSPC / EROFS / EIO at each write site)."""
+    write(tmp)
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
@@ -127,7 +158,7 @@ def sha256_file(path: str | Path) -> str:
 def is_temp(path: Path) -> bool:
     """A temporary file of :func:`atomic_write` (or of tfbench versions before it: ``*.tmp*``)."""
     name = path.name
-    return (name.startswith(".") and name.endswith(TEMP_SUFFIX)) or ".tmp" in name
+    return (name.startswith(".") and name.endswith(TEMP_SUFFIX)) or name.endswith(".tmp") or ".tmp." in name
 
 
 def remove_stale_temps(root: str | Path) -> list[Path]:

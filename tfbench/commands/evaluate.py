@@ -71,6 +71,8 @@ def register(app: typer.Typer) -> None:
         save: bool = typer.Option(False, "--save", help="Also write the result into <leaderboards>/results/ (see docs/leaderboards.md)."),
         leaderboards: Path = typer.Option(Path("leaderboards"), "--leaderboards", help="Leaderboards folder --save writes into."),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+        num_shards: int = typer.Option(1, "--num-shards", min=1, help="Split the clips into N shards (job arrays, several GPUs)."),
+        shard_index: int = typer.Option(0, "--shard-index", min=0, help="Score only this shard (0-based) into --out; aggregates nothing."),
     ) -> None:
         """Score generated videos against ground truth with reference-exact metrics (resumable)."""
         from rich.console import Console
@@ -83,9 +85,17 @@ def register(app: typer.Typer) -> None:
             out, pred=pred, gt=gt, audio=audio, model=model, checkpoint=checkpoint, dataset=dataset, split=split,
             limit=limit, metrics=metrics, params=parse_params(param), name=name, dataset_name=dataset_name,
             resize_pred=resize_pred, max_length_diff=max_length_diff, device=device, progress=progress,
-            echo=console.print,
+            num_shards=num_shards, shard_index=shard_index, echo=lambda line: console.print(line, highlight=False),
         )
         summary = evaluation.summary
+        if summary.record is None:
+            console.print(
+                f"shard {shard_index} of {num_shards}: {summary.scores_computed} scores computed, {summary.scores_reused} "
+                f"reused, {len(summary.failures)} failure(s); cached under {summary.out / 'clips'}. Run the same command "
+                "without --num-shards/--shard-index once every shard is done to merge and aggregate.", highlight=False)
+            if summary.scores_computed + summary.scores_reused == 0 and summary.failures:
+                raise typer.Exit(1)
+            return
         _print_summary(console, summary, evaluation.gt_only)
         if save:
             from tfbench.leaderboard import save_result

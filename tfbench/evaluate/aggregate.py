@@ -15,7 +15,7 @@ from tfbench.evaluate.cache import _jsonable
 from tfbench.evaluate.clip import MAX_LENGTH_DIFF
 from tfbench.evaluate.jobs import ClipJob, Failure
 from tfbench.evaluate.metrics.base import ClipScore, Metric
-from tfbench.fsutil import atomic_write
+from tfbench.fsutil import atomic_write, write_text_atomic
 from tfbench.results import MetricResult, ResultRecord, git_state
 
 if TYPE_CHECKING:
@@ -64,6 +64,11 @@ def _collect(self: "Runner", jobs: list[ClipJob], keys: dict[str, dict[str, str]
 
 
 def finish(self: "Runner", jobs: list[ClipJob], weights: dict[str, dict[str, dict]], wall_time: float) -> ResultRecord:
+    """Aggregate every metric over the cached scores of ``jobs``; write per_clip.csv, failures.jsonl, result.json.
+
+    Nothing is written when a cache entry stops reading back while this runs (it would make
+    the aggregate cover fewer clips than were scored): the error says to run again."""
+    corrupt_before = self.corrupt_entries
     keys = {job.clip_id: self._keys(job) for job in jobs if not job.error and job.pred is not None and Path(job.pred).exists()}
     rows, scored, policy = _collect(self, jobs, keys)
     self.policy_counts = policy
@@ -115,8 +120,11 @@ def finish(self: "Runner", jobs: list[ClipJob], weights: dict[str, dict[str, dic
         git_dirty=dirty,
         wall_time_s=round(wall_time, 3),
     )
+    if self.corrupt_entries != corrupt_before:
+        raise TfbenchError(f"cache entries under {self.out / 'clips'} stopped reading back while the run was finishing "
+                           "(named above), so nothing was aggregated; run the same command again to rescore them")
     _write_per_clip(self, rows)
-    atomic_write(self.out / "failures.jsonl", lambda tmp: tmp.write_text("".join(json.dumps(f.to_dict()) + "\n" for f in self.failures)))
+    write_text_atomic(self.out / "failures.jsonl", "".join(json.dumps(f.to_dict()) + "\n" for f in self.failures))
     record.save(self.out / "result.json")
     return record
 

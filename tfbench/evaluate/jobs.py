@@ -59,7 +59,7 @@ class RunInfo:
 
 @dataclass
 class RunSummary:
-    record: ResultRecord
+    record: ResultRecord | None  # None for a shard run (a run without shard flags aggregates)
     failures: list[Failure]
     scores_computed: int  # (clip, metric) pairs computed in this run
     scores_reused: int  # (clip, metric) pairs reused from the cache of an earlier run
@@ -67,3 +67,4 @@ class RunSummary:
     per_clip_csv: Path
     result_json: Path
     notes: dict[str, int] = field(default_factory=dict)  # policy counts, e.g. truncated clips
+    shard: tuple[int, int] | None = None  # (index, count) of a shard run

@@ -45,6 +45,8 @@ def run_evaluation(
     max_length_diff: int = 2,
     device: str = "cpu",
     progress: bool = True,
+    num_shards: int = 1,
+    shard_index: int = 0,
     echo: Callable[[str], None] = print,
 ) -> Evaluation:
     """Score ``pred`` against ``gt`` (folders of videos), or run ``model`` on ``dataset`` and score it.
@@ -52,7 +54,10 @@ def run_evaluation(
     ``metrics``: ids (comma-separated string or a list); None = every metric whose weights
     are present (the others are named through ``echo``). ``params``: ``{metric_id: {key:
     value}}`` protocol parameters. Results land in ``out`` (per-clip cache, per_clip.csv,
-    failures.jsonl, result.json); a rerun with the same ``out`` resumes.
+    failures.jsonl, result.json); a rerun with the same ``out`` resumes. With ``num_shards``
+    > 1 only the clips of shard ``shard_index`` are scored into ``out`` and nothing is
+    aggregated (``summary.record`` is None); a run without shard flags then scores whatever
+    is missing and aggregates, giving what one run gives (docs/datasets/scaling.md).
     """
     from tfbench.evaluate.inputs import match_folders, model_jobs, prepared_gt, restrict_to_split
     from tfbench.evaluate.protocol import PRED_VS_GT
@@ -93,9 +98,9 @@ def run_evaluation(
         jobs, info, identity = model_jobs(model, checkpoint, dataset, split, limit, out, device)
     runner = Runner(
         metric_objects, out, info, max_length_diff=max_length_diff, resize_pred=resize_pred,
-        progress=progress, identity=identity,
+        progress=progress, identity=identity, num_shards=num_shards, shard_index=shard_index, notify=echo,
     )
     summary = runner.run(jobs)
-    if gt_only:
+    if gt_only and summary.shard is None:
         write_json_atomic(out / "unmatched.json", {"gt_without_pred": gt_only})
     return Evaluation(summary, gt_only)

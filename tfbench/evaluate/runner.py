@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -39,7 +40,10 @@ from tfbench.evaluate.clip import MAX_LENGTH_DIFF, ClipInputs
 from tfbench.evaluate.jobs import ClipJob, Failure, RunInfo, RunSummary  # noqa: F401  (re-exported)
 from tfbench.evaluate.metrics.base import Metric
 from tfbench.evaluate.selection import available_metrics, resolve_metrics  # noqa: F401  (re-exported)
-from tfbench.fsutil import atomic_write, sha256_file
+from tfbench.fsutil import (
+    OutputLock, remove_stale_temps, reraise_storage, sha256_file, storage_errors, write_json_atomic,
+)
+from tfbench.recipes.clip_cache import shard_of
 from tfbench.results import ResultRecord
 
 
@@ -57,6 +61,9 @@ class Runner:
         resize_pred: bool = False,
         progress: bool = True,
         identity: dict | None = None,
+        num_shards: int = 1,
+        shard_index: int = 0,
+        notify: Callable[[str], None] | None = None,
     ) -> None:
         if not metrics:
             raise TfbenchError("no metric to compute")
@@ -68,13 +75,22 @@ class Runner:
         self.info = info
         self.policy = {"fps": float(fps), "max_length_diff": int(max_length_diff), "resize_pred": bool(resize_pred)}
         self.progress = progress
-        self.cache = ScoreCache(self.out)
+        if num_shards < 1 or not 0 <= shard_index < num_shards:
+            raise InputError(f"--shard-index must be in 0..{num_shards - 1}, got {shard_index}")
+        self.shard = (shard_index, num_shards) if num_shards > 1 else None
+        self.notify = notify or (lambda line: print(line, file=sys.stderr))
+        self.corrupt_entries = 0
+        self.cache = ScoreCache(self.out, self._corrupt_entry)
         self.failures: list[Failure] = []
         self.scored_now = 0
         self.from_cache = 0
         self.policy_counts: dict[str, int] = {}
         self.identity = identity
         self._hashes: dict[Path, tuple[int, int, str]] = {}
+
+    def _corrupt_entry(self, line: str) -> None:
+        self.corrupt_entries += 1
+        self.notify(line)
 
     # ------------------------------------------------------------------ checks
 
@@ -97,8 +113,12 @@ class Runner:
             return
         path = self.out / "run.json"
         identity = _jsonable(self.identity)
-        if path.exists():
-            previous = json.loads(path.read_text())
+        try:
+            previous = json.loads(path.read_text()) if path.exists() else None
+        except ValueError as error:
+            self.notify(f"corrupt {path} ({error}); writing it again")
+            previous = None
+        if previous is not None:
             if previous != identity:
                 changed = sorted(k for k in set(previous) | set(identity) if previous.get(k) != identity.get(k))
                 raise TfbenchError(
@@ -106,8 +126,7 @@ class Runner:
                     f"use another --out, or delete that folder to start over"
                 )
             return
-        self.out.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, lambda tmp: tmp.write_text(json.dumps(identity, indent=1, sort_keys=True)))
+        write_json_atomic(path, identity)
 
     # ------------------------------------------------------------------ keys
 
@@ -140,7 +159,9 @@ class Runner:
     # ------------------------------------------------------------------ one clip
 
     def _fail(self, job: ClipJob, metric: str | None, stage: str, error: BaseException | str) -> None:
+        """Record a failure of ``job``; a storage error is not the clip's: it stops the run instead."""
         if isinstance(error, BaseException):
+            reraise_storage(error, self.out)
             text = str(error) if isinstance(error, TfbenchError) else f"{type(error).__name__}: {error}"
             if not isinstance(error, TfbenchError):
                 self._log_traceback(job.clip_id, metric, error)
@@ -150,7 +171,7 @@ class Runner:
 
     def _log_traceback(self, clip_id: str, metric: str | None, error: BaseException) -> None:
         """Unexpected exceptions (bugs) keep their traceback in ``<out>/tracebacks.log``."""
-        with open(self.out / "tracebacks.log", "a") as handle:
+        with storage_errors(self.out / "tracebacks.log"), open(self.out / "tracebacks.log", "a") as handle:
             handle.write(f"--- clip {clip_id} metric {metric}\n")
             handle.write("".join(traceback.format_exception(error)))
 
@@ -246,22 +267,38 @@ class Runner:
     # ------------------------------------------------------------------ run
 
     def run(self, jobs: list[ClipJob]) -> RunSummary:
+        """Score ``jobs`` (this shard's share of them when sharded) and, unless sharded, aggregate.
+
+        The run owns ``out`` while it works (:class:`~tfbench.fsutil.OutputLock`; shard runs
+        share it with each other only). A storage error stops it with
+        :class:`~tfbench.fsutil.StorageError` before anything is aggregated."""
         started = time.perf_counter()
         seen: set[str] = set()
         duplicates = sorted({job.clip_id for job in jobs if job.clip_id in seen or seen.add(job.clip_id)})
         if duplicates:
             raise InputError(f"clip ids must be unique; repeated: {', '.join(duplicates[:10])}")
         weights = self.check_weights()
-        self.check_identity()
-        self.out.mkdir(parents=True, exist_ok=True)
-        with _progress(self.progress, len(jobs)) as advance:
-            for job in jobs:
-                try:
-                    self._score(job)
-                except Exception as error:  # noqa: BLE001 — last resort: never lose the run
-                    self._fail(job, None, "score", error)
-                advance(job.clip_id)
-        record = self._finish(jobs, weights, time.perf_counter() - started)
+        with OutputLock(self.out, shard=self.shard), storage_errors(self.out):
+            if self.shard is None:  # this run owns the whole folder: temporary files of killed runs go
+                removed = remove_stale_temps(self.out)
+                if removed:
+                    self.notify(f"removed {len(removed)} temporary file(s) left by an interrupted run in {self.out}")
+            self.check_identity()
+            mine = jobs if self.shard is None else [j for j in jobs if shard_of(j.clip_id, self.shard[1]) == self.shard[0]]
+            with _progress(self.progress, len(mine)) as advance:
+                for job in mine:
+                    try:
+                        self._score(job)
+                    except Exception as error:  # noqa: BLE001 — last resort: never lose the run
+                        self._fail(job, None, "score", error)
+                    advance(job.clip_id)
+            record = None
+            if self.shard is None:
+                record = self._finish(jobs, weights, time.perf_counter() - started)
+            else:
+                index, count = self.shard
+                write_json_atomic(self.out / "shards" / f"{index:05d}-of-{count:05d}.json", {
+                    "clips": [job.clip_id for job in mine], "failures": [f.to_dict() for f in self.failures]})
         return RunSummary(
             record=record,
             failures=self.failures,
@@ -271,6 +308,7 @@ class Runner:
             per_clip_csv=self.out / "per_clip.csv",
             result_json=self.out / "result.json",
             notes=dict(self.policy_counts),
+            shard=self.shard,
         )
 
     def _finish(self, jobs: list[ClipJob], weights: dict[str, dict[str, dict]], wall_time: float) -> ResultRecord:

@@ -1,8 +1,9 @@
 """Read, resample and write videos.
 
-Reading uses decord with exact per-frame timestamps; every file is first demuxed by ffmpeg
-(:func:`tfbench.io._ffmpeg.check_media`) so that missing, corrupt or truncated input raises
-:class:`~tfbench.errors.MediaError` instead of failing inside native code.
+Reading uses decord with exact per-frame timestamps; every file is first read once by ffmpeg
+(:func:`tfbench.io._ffmpeg.check_media`, memoised per file) so that missing, corrupt or
+truncated input, and damaged frame data that decoders would conceal, raise
+:class:`~tfbench.errors.MediaError` instead of failing inside native code or being scored.
 
 Resampling rule (see docs/io.md): times are measured from the start of the first decoded
 frame. Output frame ``k`` shows the instant ``t_k = k / fps``; it is the source frame whose
@@ -61,7 +62,7 @@ class _Source:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.streams = check_media(self.path, "v")
+        self.streams = check_media(self.path, "v", decode=True)  # counts damaged frames; once per file
         import decord
 
         try:
@@ -121,7 +122,8 @@ class _Source:
 def probe_video(path: str | Path) -> VideoInfo:
     """Frame count, native fps, size, duration and audio presence of a video file.
 
-    Raises :class:`MediaError` for a missing, corrupt, truncated or frameless file.
+    Raises :class:`MediaError` for a missing, corrupt, truncated or frameless file, or one
+    with damaged frame data (see :func:`tfbench.io._ffmpeg.check_media`).
     """
     source = _Source(path)
     try:
@@ -130,15 +132,6 @@ def probe_video(path: str | Path) -> VideoInfo:
         raise MediaError(f"{source.path}: cannot decode the first frame ({error})") from error
     return VideoInfo(num_frames=len(source.starts), fps=source.native_fps, width=int(width),
                      height=int(height), duration_s=source.duration_s, has_audio=source.streams.has_audio)
-
-
-def verify_video(path: str | Path) -> VideoInfo:
-    """Like :func:`probe_video`, after fully decoding the video stream with ffmpeg: also
-    raises :class:`MediaError` for bytes damaged inside compressed frames, which the normal
-    (demux-only) check cannot see and decoders conceal. Costs one extra decode; meant for
-    checking raw data once, e.g. when a recipe prepares a dataset."""
-    check_media(path, "v", decode=True)
-    return probe_video(path)
 
 
 def read_video(path: str | Path, fps: float | None = 25.0) -> Video:
@@ -244,4 +237,4 @@ def _write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> None:
     soundfile.write(str(path), audio, sample_rate, subtype="FLOAT")
 
 
-__all__ = ["VideoInfo", "Video", "probe_video", "verify_video", "read_video", "iter_video_chunks", "write_video"]
+__all__ = ["VideoInfo", "Video", "probe_video", "read_video", "iter_video_chunks", "write_video"]
