@@ -420,7 +420,11 @@ def build_dataset(recipe: Recipe, out: Path, sources: list[Source], markers: dic
         remove_tree(partial)
         # one shard per empty split: datasets cannot reload a split saved with zero shards
         shards = {split: 1 for split, data in splits.items() if len(data) == 0}
-        datasets.DatasetDict(splits).save_to_disk(str(partial), num_shards=shards or None)
+        try:
+            datasets.DatasetDict(splits).save_to_disk(str(partial), num_shards=shards or None)
+        except BaseException:
+            remove_tree(partial)  # nothing half-written stays (a SIGKILL's is removed by the next run)
+            raise
         del splits
         remove_tree(out / "dataset.old")
         if (out / "dataset").exists():

@@ -52,6 +52,17 @@ def _terminate(signum: int, frame: object) -> None:
     raise Terminated()
 
 
+def _interrupt_in(error: BaseException | None) -> KeyboardInterrupt | None:
+    """The KeyboardInterrupt in ``error``'s chain, else None."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, KeyboardInterrupt):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
 def main() -> None:
     """Console entry point: user-facing errors print as one message, exit status 2.
 
@@ -63,7 +74,10 @@ def main() -> None:
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         app()
-    except KeyboardInterrupt as interrupt:
+    except (KeyboardInterrupt, SystemExit) as stop:
+        interrupt = _interrupt_in(stop)  # typer turns Ctrl-C into a silent exit 130: find it
+        if interrupt is None:
+            raise
         terminated = isinstance(interrupt, Terminated)
         sys.stderr.write(f"\ninterrupted ({'SIGTERM' if terminated else 'Ctrl-C'}): nothing half-written was kept; "
                          "run the same command again to resume where it stopped\n")
