@@ -21,6 +21,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shlex
 import socket
 import sys
@@ -155,10 +156,14 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+#: Temporary names of tfbench versions before :func:`atomic_write` (``x.json.tmp``, ``x.npz.tmp.npz``, ...).
+_LEGACY_TEMP = re.compile(r"\.(json|jsonl)\.tmp$|\.tmp\.(npz|wav|mp4|npy)$")
+
+
 def is_temp(path: Path) -> bool:
-    """A temporary file of :func:`atomic_write` (or of tfbench versions before it: ``*.tmp*``)."""
+    """A temporary file of :func:`atomic_write` (``.NAME.RANDOM.part``) or of older tfbench versions."""
     name = path.name
-    return (name.startswith(".") and name.endswith(TEMP_SUFFIX)) or name.endswith(".tmp") or ".tmp." in name
+    return (name.startswith(".") and name.endswith(TEMP_SUFFIX)) or bool(_LEGACY_TEMP.search(name))
 
 
 def remove_stale_temps(root: str | Path) -> list[Path]:
