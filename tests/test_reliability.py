@@ -4,6 +4,15 @@ corrupt cache entries, build scratch of killed runs, Ctrl-C.
 
 Storage faults are injected at :func:`tfbench.fsutil._fill`, the one function every output file
 is written through, and where a library or ffmpeg writes (datasets' save_to_disk, the encoder).
+
+The seven faults of issue 16, each failing on the code before the fix:
+1. two runs on one --out ........ test_two_concurrent_prepare_processes_the_second_refuses_naming_the_first
+2. full disk drops clips ......... test_prepare_faults_... (step 2), test_evaluate_storage_fault_..., test_encoder_...
+3. read-only / full --out ........ test_read_only_output_folder_is_one_line_and_exit_2
+4. damaged frame data ............ test_bad_input_corpus_..., test_damaged_frames_fail_in_prepare_as_in_evaluate
+5. truncated / empty cache file .. test_prepare_faults_... (step 5), test_corrupt_score_cache_entries_...
+6. build-* scratch of a kill ..... test_prepare_faults_... (step 4)
+7. silent Ctrl-C ................. test_ctrl_c_prints_one_line_and_the_same_command_resumes
 """
 
 from __future__ import annotations
@@ -201,14 +210,18 @@ def test_corrupt_score_cache_entries_are_named_and_rescored(clips, evaluate_refe
     (out / "clips" / "c0" / "t_mad.json").write_text('{"key": "trunc')  # truncated
     (out / "clips" / "c1" / "t_mad.json").write_bytes(b"")  # empty
     (out / "clips" / "c2" / "t_state.npz").write_bytes(b"PK\x03\x04 cut")  # truncated zip
+    generated = out / "generated" / "g0.mp4"
+    generated.write_bytes(generated.read_bytes()[:300])  # a generated clip is a cache entry too
     lines = []
     jobs = [ClipJob(f"c{i}", clips / "pred" / f"c{i}.mp4", clips / "gt" / f"c{i}.mp4") for i in range(3)]
     jobs.append(ClipJob("g0", out / "generated" / "g0.mp4", clips / "gt" / "g0.mp4", generate=lambda clip: 255 - clip.frames("gt")))
     summary = Runner([TinyMAD(), TinyState(), Exploding()], out, RunInfo("m", "d", "test", "pred-vs-gt/v1"), progress=False,
                      identity={"model": "m"}, notify=lines.append).run(jobs)
     named = sorted(re.search(r"corrupt cache entry (\S+):", line).group(1) for line in lines)
-    assert named == sorted(str(out / "clips" / c) for c in ("c0/t_mad.json", "c1/t_mad.json", "c2/t_state.npz")), lines
-    assert summary.scores_computed == 3
+    assert named == sorted([str(generated)] + [str(out / "clips" / c) for c in ("c0/t_mad.json", "c1/t_mad.json",
+                                                                                "c2/t_state.npz")]), lines
+    assert summary.scores_computed == 3  # the regenerated clip is the same lossless file: its scores still match
+    assert generated.stat().st_size > 300
     assert _outputs(out) == evaluate_reference
 
 

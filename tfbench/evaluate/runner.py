@@ -33,7 +33,7 @@ from typing import Callable
 
 import numpy as np
 
-from tfbench.errors import InputError, TfbenchError
+from tfbench.errors import InputError, MediaError, TfbenchError
 from tfbench.evaluate.aggregate import DEFAULT_POLICY, POLICY_NOTES, finish  # noqa: F401  (re-exported)
 from tfbench.evaluate.cache import CACHE_VERSION, ScoreCache, _jsonable, _metric_fingerprint, _safe_clip_dir  # noqa: F401
 from tfbench.evaluate.clip import MAX_LENGTH_DIFF, ClipInputs
@@ -175,6 +175,18 @@ class Runner:
             handle.write(f"--- clip {clip_id} metric {metric}\n")
             handle.write("".join(traceback.format_exception(error)))
 
+    def _check_generated(self, pred: Path) -> None:
+        """A generated clip is a cache entry: when it does not decode cleanly, name it, remove it
+        (it is generated again). The check is the one every read makes, memoised per file."""
+        from tfbench.io._ffmpeg import check_media
+
+        try:
+            check_media(pred, "v", decode=True)
+        except MediaError as error:
+            self._corrupt_entry(f"corrupt cache entry {pred}: {str(error).removeprefix(str(pred) + ': ')[:160]}; "
+                                "generating it again")
+            pred.unlink(missing_ok=True)
+
     def _generate(self, job: ClipJob) -> ClipInputs | None:
         """Model mode: decode gt once, generate, write the prediction losslessly; return the clip inputs."""
         from tfbench.io.video import write_video
@@ -212,6 +224,8 @@ class Runner:
         if job.generate is None and (job.pred is None or not Path(job.pred).exists()):
             self._fail(job, None, "match", f"prediction file missing: {job.pred}")
             return
+        if job.generate is not None and job.pred is not None and Path(job.pred).exists():
+            self._check_generated(Path(job.pred))
         keys = self._keys(job) if job.pred is not None and Path(job.pred).exists() else None
         todo = [m for m in self.metrics if keys is None or not self.cache.has(job.clip_id, m.id, keys[m.id])]
         self.from_cache += len(self.metrics) - len(todo)
