@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -221,7 +222,7 @@ def prepare(
     if limit is not None:
         sources = sources[:limit]
     out = Path(out)
-    notify = notify or (lambda line: None)
+    notify = notify or (lambda line: print(line, file=sys.stderr))
     with OutputLock(out, shard=(shard_index, num_shards) if num_shards > 1 else None), storage_errors(out):
         if num_shards == 1:  # this run owns the whole folder: scratch of killed runs goes
             _remove_scratch(out, notify)

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from make_fault_corpus import damaged_audio, damage_frames, make_corpus
+from make_fault_corpus import damaged_audio, make_corpus
 from tfbench import fsutil
 from tfbench.errors import MediaError
 from tfbench.evaluate.metrics.base import ClipScore, Metric

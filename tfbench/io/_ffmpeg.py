@@ -135,7 +135,7 @@ def _checked(path: str, size: int, mtime_ns: int, stream: str, decode: bool) -> 
     try:
         return _check(Path(path), stream, decode)
     except MediaError as error:
-        return error
+        return MediaError(str(error))  # without its traceback (which holds the whole ffmpeg log)
 
 
 def check_media(path: str | Path, stream: str = "v", decode: bool = False) -> MediaStreams:
@@ -158,13 +158,17 @@ def check_media(path: str | Path, stream: str = "v", decode: bool = False) -> Me
     return result
 
 
-def _check(path: Path, stream: str, decode: bool) -> MediaStreams:
+def _read(path: Path, stream: str, decode: bool, timestamps: bool = False) -> subprocess.CompletedProcess:
+    """One ffmpeg pass over ``stream`` of ``path`` (decoded, or only demuxed), its log at verbose level."""
     try:
-        result = run_ffmpeg(["-loglevel", "repeat+level+verbose", *(["-debug_ts"] if decode else []), "-i", str(path),
-                             "-map", f"0:{stream}:0", *([] if decode else ["-c", "copy"]),
-                             "-f", "null", "-"], timeout=600)
+        return run_ffmpeg(["-loglevel", "repeat+level+verbose", *(["-debug_ts"] if timestamps else []), "-i", str(path),
+                           "-map", f"0:{stream}:0", *([] if decode else ["-c", "copy"]), "-f", "null", "-"], timeout=600)
     except subprocess.TimeoutExpired as error:
         raise MediaError(f"{path}: ffmpeg did not finish reading the file in {error.timeout} s") from error
+
+
+def _check(path: Path, stream: str, decode: bool) -> MediaStreams:
+    result = _read(path, stream, decode)
     log = result.stderr.decode("utf-8", "replace")
     input_part = log.split("Output #0", 1)[0]
     found = [(m.group(1), m.group(2)) for m in _STREAM.finditer(input_part) if "attached pic" not in m.group(2)]
@@ -175,11 +179,10 @@ def _check(path: Path, stream: str, decode: bool) -> MediaStreams:
     if "matches no streams" in log or (opened and not wanted[1]):
         raise MediaError(f"{path}: the file has no {wanted[0]} stream")
     codec = next((detail.split()[0].rstrip(",") for kind, detail in found if kind.lower() == wanted[0]), None)
-    corrupt, decoder_errors, times = _damaged_frames(log, codec) if decode else (0, [], [])
-    errors = [m.group(2).strip() for m in _ERROR_LEVELS.finditer(log)]
-    if decode:  # decoder errors are judged by the frames they damage, below
-        errors = [e for line in log.splitlines() if (m := _ERROR_LEVELS.search(line)) and not _decoder_line(line, codec)
-                  for e in [m.group(2).strip()]]
+    corrupt, decoder_errors, _ = _damaged_frames(log, codec) if decode else (0, [], [])
+    # container and demuxer errors refuse the file; decoder errors are judged by the frames they damage, below
+    errors = [found.group(2).strip() for line in log.splitlines()
+              if (found := _ERROR_LEVELS.search(line)) and not (decode and _decoder_line(line, codec))]
     if result.returncode != 0 or errors:
         storage = _storage_in_log("\n".join(errors), path)
         if storage is not None:  # the disk failed, not the data: never cached as a data failure
@@ -191,6 +194,9 @@ def _check(path: Path, stream: str, decode: bool) -> MediaStreams:
         raise MediaError(f"{path}: the {wanted[0]} stream is empty (zero frames)")
     damaged = max(corrupt, 1 if decoder_errors else 0)
     if damaged > MAX_DAMAGED_FRAMES:
+        times = []
+        if corrupt:  # rare: read again with per-frame timestamps to say where (-debug_ts logs every frame)
+            times = _damaged_frames(_read(path, stream, decode, timestamps=True).stderr.decode("utf-8", "replace"), codec)[2]
         total = int(packets.group(2)) if packets is not None else None
         where = ", ".join(f"{t:.2f}" for t in times[:10]) + (" …" if len(times) > 10 else "")
         detail = decoder_errors[0][:120] if decoder_errors else ""
