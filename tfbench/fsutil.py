@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from tfbench.errors import TfbenchError
+from tfbench.errors import OutputBusyError, StorageError  # noqa: F401  (re-exported)
 
 CHUNK = 1 << 20
 _UMASK = os.umask(0o022)
@@ -47,16 +47,6 @@ STORAGE_ERRNOS = {
     errno.EPERM: "operation not permitted",
     errno.EIO: "input/output error",
 }
-
-
-class StorageError(TfbenchError):
-    """The storage failed (disk full, read-only, permissions, I/O error): not the data's fault.
-
-    The run stops; nothing half-written is kept; the same command resumes after the fix."""
-
-
-class OutputBusyError(TfbenchError):
-    """Another run owns the output folder."""
 
 
 def is_storage_error(error: BaseException) -> bool:
