@@ -461,9 +461,10 @@ def test_two_concurrent_prepare_processes_the_second_refuses_naming_the_first(tm
     OutputLock(out).acquire().release()  # released by the kernel when the first run died
 
 
-def test_ctrl_c_prints_one_line_and_the_same_command_resumes(clips, tmp_path):
-    """SIGINT in the middle of `tfbench evaluate`: exit 130, one line saying how to resume; the
-    same command then finishes with the result of an uninterrupted run."""
+@pytest.mark.parametrize(("stop", "status"), [("SIGINT", 130), ("SIGTERM", 143)])
+def test_ctrl_c_prints_one_line_and_the_same_command_resumes(clips, tmp_path, stop, status):
+    """SIGINT (Ctrl-C) or SIGTERM (a scheduler) in the middle of `tfbench evaluate`: one line saying
+    how to resume, exit 130 / 143; the same command then finishes as an uninterrupted run."""
     out = tmp_path / "out"
     args = ["evaluate", "--pred", str(clips / "pred"), "--gt", str(clips / "gt"), "--metrics", "psnr", "--out", str(out),
             "--no-progress"]
@@ -474,7 +475,7 @@ def test_ctrl_c_prints_one_line_and_the_same_command_resumes(clips, tmp_path):
         def fill(write, tmp, path):
             real(write, tmp, path)
             if path.parent.name == "c1":
-                os.kill(os.getpid(), signal.SIGINT)
+                os.kill(os.getpid(), signal.{stop})
         fsutil._fill = fill
         sys.argv = ["tfbench", *{args!r}]
         from tfbench.cli import main
@@ -482,7 +483,7 @@ def test_ctrl_c_prints_one_line_and_the_same_command_resumes(clips, tmp_path):
     """)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     interrupted = subprocess.run([sys.executable, "-c", script], capture_output=True, env=env, timeout=300)
-    assert interrupted.returncode == 130
+    assert interrupted.returncode == status
     lines = [line for line in interrupted.stderr.decode().splitlines() if line.strip()]
     assert len(lines) == 1 and "interrupted" in lines[0] and "run the same command again to resume" in lines[0], lines
     assert not (out / "result.json").exists() and not leftovers(out)
