@@ -189,6 +189,26 @@ def test_evaluate_storage_fault_at_every_write_site_stops_and_resumes_exactly(cl
     assert _outputs(out) == evaluate_reference
 
 
+@pytest.mark.parametrize(("site", "code", "shards"), [
+    (r"^unmatched\.json$", errno.ENOSPC, 1),  # folder mode: ground truth without a prediction
+    (r"^tracebacks\.log$", errno.EIO, 1),  # a metric with a bug
+    (r"^\d+-of-\d+\.json$", errno.EROFS, 2),  # a shard's marker
+])
+def test_evaluate_storage_fault_at_the_other_write_sites(clips, tmp_path, monkeypatch, site, code, shards):
+    from tfbench.evaluate.run import run_evaluation
+
+    fault = WriteFault(monkeypatch, site, code)
+    if site.startswith("^unmatched"):
+        call = lambda: run_evaluation(tmp_path / "out", pred=clips / "pred", gt=clips / "gt", metrics="psnr",  # noqa: E731
+                                      progress=False, echo=lambda line: None)
+    else:
+        call = lambda: _run(clips, tmp_path / "out", num_shards=shards, shard_index=shards - 1)  # noqa: E731
+    with pytest.raises(StorageError) as raised:
+        call()
+    assert_storage_error(raised, fault, code)
+    assert not (tmp_path / "out" / "result.json").exists() and not leftovers(tmp_path / "out")
+
+
 def test_encoder_reporting_a_full_disk_is_a_storage_error(tmp_path, monkeypatch):
     """ffmpeg writes the clip itself: its 'No space left on device' stops the run, never a data failure."""
     from tfbench.io import video as video_io
@@ -310,11 +330,11 @@ def test_damaged_audio_packets_are_counted_in_the_decode(corpus, tmp_path):
 # ---------------------------------------------------------------------- prepare
 
 
-def _prepare(out: Path, notify=None):
+def _prepare(out: Path, notify=None, **kwargs):
     from tfbench.recipes import RECIPES
     from tfbench.recipes.build import prepare
 
-    return prepare(RECIPES.get("sample"), None, out, size=64, limit=2, notify=notify or (lambda line: None))
+    return prepare(RECIPES.get("sample"), None, out, size=64, limit=2, notify=notify or (lambda line: None), **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -431,6 +451,14 @@ def test_prepare_faults_sigkill_storage_errors_and_corrupt_cache_resume_to_the_s
     assert named == sorted([str(npz), str(marker)]), lines
     assert summary["processed"] == 2 and summary["reused"] == 0
     _assert_same_prepared(out, prepare_reference)
+
+    # 6. The last write site: a shard run's marker.
+    with monkeypatch.context() as patch:
+        fault = WriteFault(patch, r"^\d+-of-\d+\.json$", errno.EIO)
+        with pytest.raises(StorageError) as raised:
+            _prepare(out, num_shards=2, shard_index=0)
+    assert_storage_error(raised, fault, errno.EIO)
+    assert not leftovers(out)
 
 
 # ---------------------------------------------------------------------- concurrency and interrupts

@@ -132,6 +132,14 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
+def append_text_atomic(path: str | Path, text: str) -> Path:
+    """Append ``text`` to a small file (a log) by rewriting it atomically: no half-written line."""
+    path = Path(path)
+    with storage_errors(path):
+        old = path.read_text(encoding="utf-8") if path.exists() else ""
+    return write_text_atomic(path, old + text)
+
+
 def write_json_atomic(path: str | Path, value: Any, indent: int | None = 1) -> Path:
     """``value`` as JSON (sorted keys) written atomically."""
     return write_text_atomic(path, json.dumps(value, indent=indent, sort_keys=True))

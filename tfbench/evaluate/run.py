@@ -100,7 +100,10 @@ def run_evaluation(
         metric_objects, out, info, max_length_diff=max_length_diff, resize_pred=resize_pred,
         progress=progress, identity=identity, num_shards=num_shards, shard_index=shard_index, notify=echo,
     )
-    summary = runner.run(jobs)
-    if gt_only and summary.shard is None:
-        write_json_atomic(out / "unmatched.json", {"gt_without_pred": gt_only})
+
+    def write_unmatched() -> None:  # once the run owns out, before scoring (never after a result is written)
+        if gt_only and num_shards == 1:
+            write_json_atomic(out / "unmatched.json", {"gt_without_pred": gt_only})
+
+    summary = runner.run(jobs, on_start=write_unmatched)
     return Evaluation(summary, gt_only)

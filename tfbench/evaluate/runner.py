@@ -41,7 +41,7 @@ from tfbench.evaluate.jobs import ClipJob, Failure, RunInfo, RunSummary  # noqa:
 from tfbench.evaluate.metrics.base import Metric
 from tfbench.evaluate.selection import available_metrics, resolve_metrics  # noqa: F401  (re-exported)
 from tfbench.fsutil import (
-    OutputLock, remove_stale_temps, reraise_storage, sha256_file, storage_errors, write_json_atomic,
+    OutputLock, append_text_atomic, remove_stale_temps, reraise_storage, sha256_file, storage_errors, write_json_atomic,
 )
 from tfbench.recipes.clip_cache import shard_of
 from tfbench.results import ResultRecord
@@ -171,9 +171,8 @@ class Runner:
 
     def _log_traceback(self, clip_id: str, metric: str | None, error: BaseException) -> None:
         """Unexpected exceptions (bugs) keep their traceback in ``<out>/tracebacks.log``."""
-        with storage_errors(self.out / "tracebacks.log"), open(self.out / "tracebacks.log", "a") as handle:
-            handle.write(f"--- clip {clip_id} metric {metric}\n")
-            handle.write("".join(traceback.format_exception(error)))
+        append_text_atomic(self.out / "tracebacks.log",
+                           f"--- clip {clip_id} metric {metric}\n" + "".join(traceback.format_exception(error)))
 
     def _check_generated(self, pred: Path) -> None:
         """A generated clip is a cache entry: when it does not decode cleanly, name it, remove it
@@ -280,10 +279,11 @@ class Runner:
 
     # ------------------------------------------------------------------ run
 
-    def run(self, jobs: list[ClipJob]) -> RunSummary:
+    def run(self, jobs: list[ClipJob], on_start: Callable[[], None] | None = None) -> RunSummary:
         """Score ``jobs`` (this shard's share of them when sharded) and, unless sharded, aggregate.
 
-        The run owns ``out`` while it works (:class:`~tfbench.fsutil.OutputLock`; shard runs
+        ``on_start()`` runs once the run owns ``out``, before scoring (e.g. to write a listing
+        beside the results). The run owns ``out`` while it works (:class:`~tfbench.fsutil.OutputLock`; shard runs
         share it with each other only). A storage error stops it with
         :class:`~tfbench.fsutil.StorageError` before anything is aggregated."""
         started = time.perf_counter()
@@ -298,6 +298,8 @@ class Runner:
                 if removed:
                     self.notify(f"removed {len(removed)} temporary file(s) left by an interrupted run in {self.out}")
             self.check_identity()
+            if on_start is not None:
+                on_start()
             mine = jobs if self.shard is None else [j for j in jobs if shard_of(j.clip_id, self.shard[1]) == self.shard[0]]
             with _progress(self.progress, len(mine)) as advance:
                 for job in mine:
