@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -28,10 +29,12 @@ import numpy as np
 
 from tfbench.errors import InputError, TfbenchError
 from tfbench.recipes.hub import WRITER_BATCH_SIZE, media_cell, storage_features, with_media_features, write_card
-from tfbench.recipes.base import (
-    ClipParams, Recipe, RecipeOptions, Source, finished_marker, load_clip, process_source,
-    remove_tree, shard_of, write_json_atomic,
+from tfbench.fsutil import (
+    OutputLock, atomic_write, remove_stale_temps, storage_errors, write_json_atomic, write_text_atomic,
 )
+from tfbench.recipes.base import ClipParams, Recipe, RecipeOptions, Source
+from tfbench.recipes.clip_cache import finished_marker, load_clip, remove_tree, shard_of
+from tfbench.recipes.process import process_source
 
 LANDMARK_BACKENDS = ("dlib", "fan")
 
@@ -145,7 +148,7 @@ def _pocketsphinx_record() -> dict:
 
 def _text_tables(au_table: str) -> dict:
     from tfbench.annotate.text import _data_file
-    from tfbench.weights import sha256_file
+    from tfbench.fsutil import sha256_file
 
     return {name: sha256_file(_data_file(name)) for name in (au_table, "emotion_words.csv")}
 
@@ -193,9 +196,14 @@ def prepare(
     num_shards: int = 1,
     shard_index: int = 0,
     progress: Callable[[dict], None] | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> dict:
     """Prepare ``recipe`` from ``raw_dir`` into ``out``; returns a summary dict
-    (``built``, ``clips``, ``failures``, ``processed``, ``reused``, ``timings``)."""
+    (``built``, ``clips``, ``failures``, ``processed``, ``reused``, ``timings``).
+
+    The run owns ``out`` (:class:`~tfbench.fsutil.OutputLock`; shard runs share it with each
+    other only). ``notify(line)`` hears about scratch removed and corrupt cache entries
+    recomputed. Storage errors raise :class:`~tfbench.fsutil.StorageError` (docs/reliability.md)."""
     if num_shards < 1 or not 0 <= shard_index < num_shards:
         raise InputError(f"--shard-index must be in 0..{num_shards - 1}, got {shard_index}")
     if size < 16 or size % 2:
@@ -215,18 +223,38 @@ def prepare(
     if limit is not None:
         sources = sources[:limit]
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    notify = notify or (lambda line: print(line, file=sys.stderr))
+    with OutputLock(out, shard=(shard_index, num_shards) if num_shards > 1 else None), storage_errors(out):
+        if num_shards == 1:  # this run owns the whole folder: scratch of killed runs goes
+            _remove_scratch(out, notify)
+        return _prepare_locked(recipe, out, sources, params, build, options, backends, Path(raw_dir), num_proc,
+                               num_shards, shard_index, progress, notify)
+
+
+def _remove_scratch(out: Path, notify: Callable[[str], None]) -> None:
+    """Remove what killed runs left in ``out``: build scratch, a half-saved dataset, temporary files."""
+    left = sorted(out.glob("build-*")) + [p for p in (out / "dataset.tmp", out / "dataset.old") if p.exists()]
+    for folder in left:
+        remove_tree(folder)
+    temps = remove_stale_temps(out)
+    if left or temps:
+        notify(f"removed {len(left) + len(temps)} scratch file(s)/folder(s) left by an interrupted run in {out}")
+
+
+def _prepare_locked(recipe: Recipe, out: Path, sources: list[Source], params: ClipParams, build: BuildParams,
+                    options: RecipeOptions, backends: dict, raw_dir: Path, num_proc: int, num_shards: int,
+                    shard_index: int, progress: Callable[[dict], None] | None, notify: Callable[[str], None]) -> dict:
     mine = [s for s in sources if num_shards == 1 or shard_of(s.source_id, num_shards) == shard_index]
     markers: dict[str, dict] = {}
     pending = []
     for source in mine:
-        marker = finished_marker(out, source, params)
+        marker = finished_marker(out, source, params, notify)
         if marker is None:
             pending.append(source)
         else:
             markers[source.source_id] = marker
     reused = len(markers)
-    for marker in _process_many(pending, out, params, Path(raw_dir), num_proc, progress):
+    for marker in _process_many(pending, out, params, raw_dir, num_proc, progress):
         markers[marker["source_id"]] = marker
     summary = {"processed": len(pending), "reused": reused, "sources": len(mine), "built": False}
     summary["timings"] = _sum_timings(markers[s.source_id]["timings"] for s in mine)
@@ -359,16 +387,19 @@ def build_dataset(recipe: Recipe, out: Path, sources: list[Source], markers: dic
         raise TfbenchError(f"recipe {recipe.name} produced splits {unknown} outside {recipe.splits}")
     parameters = {"clip": asdict(params), "build": asdict(build), "options": recipe.resolved_options(options)}
     fingerprint = fingerprint_of(clips, parameters)
-    partial = out / "failures.jsonl.tmp"
-    partial.write_text("".join(json.dumps(f, sort_keys=True) + "\n" for f in sorted(failures, key=lambda f: f["clip_id"])))
-    os.replace(partial, out / "failures.jsonl")
+    write_text_atomic(out / "failures.jsonl",
+                      "".join(json.dumps(f, sort_keys=True) + "\n" for f in sorted(failures, key=lambda f: f["clip_id"])))
     if not clips:
         raise TfbenchError(f"every clip failed; see the reasons in {out / 'failures.jsonl'}")
     model, normaliser = _fit_models(out, clips)
     timings["fit_3dmm_au"] = time.perf_counter() - tick
     tick = time.perf_counter()
     model_path = out / "tdmm_offline.npz"
-    model.save(model_path)
+    def write_model(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:  # a handle, so numpy does not append ".npz" to the name
+            model.save(handle)
+
+    atomic_write(model_path, write_model)
     scratch = Path(tempfile.mkdtemp(prefix="build-", dir=out))
     bars_were_enabled = not datasets.are_progress_bars_disabled()
     datasets.disable_progress_bars()  # our own progress lines are enough
@@ -394,7 +425,11 @@ def build_dataset(recipe: Recipe, out: Path, sources: list[Source], markers: dic
         remove_tree(partial)
         # one shard per empty split: datasets cannot reload a split saved with zero shards
         shards = {split: 1 for split, data in splits.items() if len(data) == 0}
-        datasets.DatasetDict(splits).save_to_disk(str(partial), num_shards=shards or None)
+        try:
+            datasets.DatasetDict(splits).save_to_disk(str(partial), num_shards=shards or None)
+        except BaseException:
+            remove_tree(partial)  # nothing half-written stays (a SIGKILL's is removed by the next run)
+            raise
         del splits
         remove_tree(out / "dataset.old")
         if (out / "dataset").exists():

@@ -2,14 +2,16 @@
 
 import subprocess
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from tfbench.errors import InputError, MediaError
+from tfbench.errors import EncodeError, InputError, MediaError
 from tfbench.io import video as video_io
 from tfbench.io._ffmpeg import ffmpeg_exe
 from tfbench.io.audio import read_audio
-from tfbench.io.video import iter_video_chunks, probe_video, read_video, verify_video, write_video
+from tfbench.io.video import iter_video_chunks, probe_video, read_video, write_video
 
 GREY_STEP = 3  # frame i of the index-coded video is a flat grey of level 3 * i (i < 86)
 
@@ -148,11 +150,11 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_partial(tmp_path, monkeyp
     target.write_bytes(b"previous result")
 
     def failing_ffmpeg(args, **kwargs):
-        (tmp_path / "clip.mp4.tmp.mp4").write_bytes(b"half written")
+        Path(args[-1]).write_bytes(b"half written")  # the encoder's output file, half written
         return subprocess.CompletedProcess(args, 1, b"", b"encoder exploded")
 
     monkeypatch.setattr(video_io, "run_ffmpeg", failing_ffmpeg)
-    with pytest.raises(MediaError, match="encoder exploded"):
+    with pytest.raises(EncodeError, match="encoder exploded"):
         write_video(target, np.zeros((2, 16, 16, 3), np.uint8))
     assert target.read_bytes() == b"previous result"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
@@ -199,17 +201,18 @@ BAD_KINDS = ["missing", "empty", "text", "random_bytes", "truncated_index_first"
 @pytest.mark.parametrize("kind", BAD_KINDS)
 def test_bad_files_raise_media_error(kind, tmp_path, speech_like):
     path = _make_bad_file(kind, tmp_path, speech_like[0])
-    for call in (read_video, probe_video, verify_video, lambda p: next(iter_video_chunks(p))):
+    for call in (read_video, probe_video, lambda p: next(iter_video_chunks(p))):
         with pytest.raises(MediaError, match=tmp_path.name):
             call(path)
 
 
-def test_verify_video_catches_damage_inside_compressed_frames(tmp_path, noise):
-    """Demuxing cannot see it and the decoder conceals it; only a full decode reports it."""
+def test_every_read_catches_damage_inside_compressed_frames(tmp_path, noise):
+    """Demuxing cannot see it and the decoder conceals it; the check's decode counts it."""
     path = _make_bad_file("corrupt_payload", tmp_path, noise[0])
-    with pytest.raises(MediaError, match="corrupt"):
-        verify_video(path)
-    assert verify_video(noise[0]).num_frames == 6
+    for call in (read_video, probe_video, lambda p: next(iter_video_chunks(p))):
+        with pytest.raises(MediaError, match="damaged frame data|corrupt"):
+            call(path)
+    assert probe_video(noise[0]).num_frames == 6
 
 
 def test_width_decord_cannot_decode_is_a_clear_error(tmp_path):

@@ -28,6 +28,20 @@ class MediaError(TfbenchError):
     """A video or audio file is missing, corrupt, truncated, empty or lacks a stream."""
 
 
+class StorageError(TfbenchError):
+    """The storage failed (disk full, read-only, permissions, I/O error): not the data's fault.
+
+    The run stops; nothing half-written is kept; the same command resumes after the fix."""
+
+
+class OutputBusyError(TfbenchError):
+    """Another run owns the output folder (see tfbench.fsutil.OutputLock)."""
+
+
+class EncodeError(TfbenchError):
+    """Writing a video failed for a reason other than the storage (never a fault of the input data)."""
+
+
 class FaceError(TfbenchError):
     """No face, or several faces where one is required."""
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from tfbench.errors import MissingWeightsError, TfbenchError, UnknownNameError, WeightsHashError
+from tfbench.fsutil import atomic_write, sha256_file, write_json_atomic  # noqa: F401  (sha256_file re-exported)
 
 CHUNK = 1 << 20
 
@@ -68,12 +69,6 @@ def weights_dir() -> Path:
     return tfbench_home() / "weights"
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 _SPECS: dict[str, WeightsSpec] = {}
@@ -127,10 +122,7 @@ def _remember_hash(path: Path, digest: str) -> None:
     index = _read_hash_index()
     stat = path.stat()
     index[str(path)] = {"sha256": digest, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-    _hash_index_path().parent.mkdir(parents=True, exist_ok=True)
-    tmp = _hash_index_path().with_suffix(".tmp")
-    tmp.write_text(json.dumps(index, indent=1, sort_keys=True))
-    os.replace(tmp, _hash_index_path())
+    write_json_atomic(_hash_index_path(), index)
 
 
 def cached_sha256(path: Path) -> str:
@@ -361,8 +353,8 @@ def install_file(name: str, source: Path, *, check_hash: bool = True, move: bool
 
     With ``check_hash`` (the default; tests installing random networks turn it off) the
     hash must not contradict the spec, and a file that does not match a pinned sha256 must
-    load as the expected network (:func:`check_network`). The file is copied to
-    ``<dest>.part`` and renamed only when it passes, so a rejected file leaves nothing behind.
+    load as the expected network (:func:`check_network`). The file is copied to a temporary
+    name beside ``dest`` and renamed only when it passes, so a rejected file leaves nothing behind.
     """
     spec = get_spec(name)
     if spec.source == "package":
@@ -371,18 +363,19 @@ def install_file(name: str, source: Path, *, check_hash: bool = True, move: bool
     if not source.is_file():
         raise TfbenchError(f"No such file: {source}")
     dest = cache_path(spec)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    (shutil.move if move else shutil.copyfile)(source, part)
-    digest = sha256_file(part)
-    problem = _hash_problem(spec, digest) if check_hash else None
-    if problem:
-        part.unlink()
-        raise WeightsHashError(f"Rejected {source}: {problem}. Nothing was written.")
-    if check_hash and digest != spec.sha256:
-        _check_or_remove(name, part, f"Rejected {source}")
-    os.replace(part, dest)
-    _remember_hash(dest, digest)
+    digests = []
+
+    def verified_copy(part: Path) -> None:
+        (shutil.move if move else shutil.copyfile)(source, part)
+        digests.append(sha256_file(part))
+        problem = _hash_problem(spec, digests[0]) if check_hash else None
+        if problem:
+            raise WeightsHashError(f"Rejected {source}: {problem}. Nothing was written.")
+        if check_hash and digests[0] != spec.sha256:
+            _check_or_remove(name, part, f"Rejected {source}")
+
+    atomic_write(dest, verified_copy)
+    _remember_hash(dest, digests[0])
     return dest
 
 
@@ -418,7 +411,7 @@ def _check_or_remove(name: str, part: Path, what: str) -> None:
 
 
 def download(name: str, progress: Callable[[int, int | None], None] | None = None) -> Path:
-    """Stream weights ``name`` from its URLs to ``.part``, verify, rename into place.
+    """Stream weights ``name`` from its URLs to a temporary file, verify, rename into place.
 
     ``progress(bytes_done, bytes_total_or_None)`` is called as data arrives.
     """
@@ -428,35 +421,35 @@ def download(name: str, progress: Callable[[int, int | None], None] | None = Non
     if not spec.urls:
         raise TfbenchError(f"Weights {name!r} have no download URL. {fix_command(spec)}")
     dest = cache_path(spec)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    errors = []
+    errors, digests = [], []
     for url in spec.urls:
-        try:
+        digest = hashlib.sha256()
+
+        def fetch(part: Path, url: str = url) -> None:
             with urllib.request.urlopen(url, timeout=60) as response, open(part, "wb") as out:
                 total = response.headers.get("Content-Length")
                 total_bytes = int(total) if total else None
                 done = 0
-                digest = hashlib.sha256()
                 for block in iter(lambda: response.read(CHUNK), b""):
                     out.write(block)
                     digest.update(block)
                     done += len(block)
                     if progress:
                         progress(done, total_bytes)
-        except OSError as error:  # URLError, HTTPError, timeouts and disk errors
-            part.unlink(missing_ok=True)
+            zipped = url.split("?")[0].endswith(".zip") and not spec.filename.endswith(".zip")
+            digests.append(_unzip_member(part, spec.filename) if zipped else digest.hexdigest())
+            problem = _hash_problem(spec, digests[-1])
+            if problem:
+                raise WeightsHashError(f"Downloaded {url} has {problem}. Nothing was written.")
+            if digests[-1] != spec.sha256:
+                _check_or_remove(name, part, f"Downloaded {url}")
+
+        try:
+            atomic_write(dest, fetch)
+        except OSError as error:  # URLError, HTTPError, timeouts (storage errors stop as StorageError)
             errors.append(f"{url}: {error}")
             continue
-        digest_hex = _unzip_member(part, spec.filename) if url.split("?")[0].endswith(".zip") and not spec.filename.endswith(".zip") else digest.hexdigest()
-        problem = _hash_problem(spec, digest_hex)
-        if problem:
-            part.unlink(missing_ok=True)
-            raise WeightsHashError(f"Downloaded {url} has {problem}. Nothing was written.")
-        if digest_hex != spec.sha256:
-            _check_or_remove(name, part, f"Downloaded {url}")
-        os.replace(part, dest)
-        _remember_hash(dest, digest_hex)
+        _remember_hash(dest, digests[-1])
         return dest
     raise TfbenchError(
         f"Could not download {name!r}:\n  " + "\n  ".join(errors)

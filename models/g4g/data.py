@@ -16,7 +16,6 @@ the dataset.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import numpy as np
 import torch
 
 from tfbench.errors import InputError, TfbenchError
+from tfbench.fsutil import atomic_write
 from tfbench.models.g4g.config import G4GConfig
 
 #: Polylines of the 68-point layout drawn into the landmark sketch (closed, start, stop).
@@ -193,11 +193,13 @@ def _cache_clip(clip, folder: Path, config: G4GConfig) -> None:
     mel, mfcc = audio_features(np.asarray(clip.audio, dtype=np.float32))
     arrays = {"faces": crop.faces(np.asarray(clip.frames), config), "landmarks": crop.points(landmarks, config),
               "mel": mel, "mfcc": mfcc}
-    folder.mkdir(parents=True, exist_ok=True)
     for key, value in arrays.items():
-        partial = folder / f"{clip.clip_id}.{key}.tmp.npy"
-        np.save(partial, value)
-        os.replace(partial, folder / f"{clip.clip_id}.{key}.npy")
+        atomic_write(folder / f"{clip.clip_id}.{key}.npy", lambda tmp, value=value: _save_npy(tmp, value))
+
+
+def _save_npy(path: Path, value: np.ndarray) -> None:
+    with open(path, "wb") as handle:  # a handle, so numpy does not append ".npy" to the name
+        np.save(handle, value)
 
 
 def _no_landmarks(clip) -> str | None:

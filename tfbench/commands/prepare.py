@@ -60,6 +60,7 @@ def register(app: typer.Typer) -> None:
             recipe, raw_dir, out_dir, options=options, size=size, landmarks=landmarks,
             build=BuildParams(tdmm=tdmm, au=au), num_proc=num_proc, limit=limit,
             num_shards=num_shards, shard_index=shard_index, progress=progress,
+            notify=lambda line: typer.echo(line, err=True),
         )
         typer.echo(f"{summary['sources']} videos: {summary['processed']} processed now, {summary['reused']} reused from the cache")
         typer.echo(f"{summary['clips']} clips, {len(summary['failures'])} failures")

@@ -14,232 +14,37 @@ Cache key of one (clip, metric): sha256 of the metric id, version and protocol
 parameters, the sha256 of the pred / gt / audio files' contents (or of the arrays'
 bytes), and the clip policies (fps, length tolerance, resize). Content hashes, not
 mtimes, so copying a folder keeps its cache and changing a file always rescores it.
+
+Around it: :mod:`.jobs` (ClipJob, RunInfo, RunSummary, Failure), :mod:`.cache` (ScoreCache),
+:mod:`.selection` (which metrics), :mod:`.aggregate` (result.json, per_clip.csv),
+:mod:`.inputs` (jobs from folders or a model), :mod:`.run` (:func:`run_evaluation`, what the
+CLI and the Python API call).
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
-import os
-import tempfile
+import sys
 import time
 import traceback
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Callable
 
 import numpy as np
 
-from tfbench.errors import InputError, TfbenchError
+from tfbench.errors import InputError, MediaError, TfbenchError
+from tfbench.evaluate.aggregate import DEFAULT_POLICY, POLICY_NOTES, finish  # noqa: F401  (re-exported)
+from tfbench.evaluate.cache import CACHE_VERSION, ScoreCache, _jsonable, _metric_fingerprint, _safe_clip_dir  # noqa: F401
 from tfbench.evaluate.clip import MAX_LENGTH_DIFF, ClipInputs
-from tfbench.evaluate.metrics import METRICS
-from tfbench.evaluate.metrics.base import ClipScore, Metric
-from tfbench.results import MetricResult, ResultRecord, git_state
-from tfbench.weights import sha256_file
-
-#: Bump when the cache layout or key changes; older caches are then rescored.
-CACHE_VERSION = "1"
-#: Clip notes (see ClipInputs.notes) counted in the summary and recorded with each metric.
-DEFAULT_POLICY = {"fps": 25.0, "max_length_diff": MAX_LENGTH_DIFF, "resize_pred": False}
-POLICY_NOTES = ("truncated_frames", "resized_pred_from", "pred_native_fps", "gt_native_fps")
-
-
-@dataclass
-class ClipJob:
-    """One clip to score.
-
-    ``pred`` / ``gt`` / ``audio``: file paths (None when absent). ``error``: set when the
-    job cannot run at all (e.g. a prediction without a ground truth); it becomes a
-    failure row. ``generate``: model mode — called with the gt-only ``ClipInputs`` when
-    ``pred`` does not exist yet; returns uint8 ``[T,H,W,3]`` frames that the runner writes
-    losslessly to ``pred`` and scores.
-    """
-
-    clip_id: str
-    pred: Path | None
-    gt: Path | None
-    audio: Path | None = None
-    error: str | None = None
-    generate: Callable[[ClipInputs], np.ndarray] | None = None
-
-
-@dataclass
-class Failure:
-    clip_id: str | None
-    metric: str | None
-    stage: str  # "match", "generate", "decode", "inputs", "score", "aggregate"
-    error: str
-
-    def to_dict(self) -> dict:
-        return {"clip_id": self.clip_id, "metric": self.metric, "stage": self.stage, "error": self.error}
-
-
-@dataclass
-class RunInfo:
-    """Provenance written into the ResultRecord."""
-
-    model: str
-    dataset: str
-    split: str
-    protocol: str
-    dataset_fingerprint: str | None = None
-    recipe_version: str | None = None
-    checkpoint_sha256: str | None = None
-    model_canonical: bool = True
-    model_notes: str = ""
-
-
-@dataclass
-class RunSummary:
-    record: ResultRecord
-    failures: list[Failure]
-    scores_computed: int  # (clip, metric) pairs computed in this run
-    scores_reused: int  # (clip, metric) pairs reused from the cache of an earlier run
-    out: Path
-    per_clip_csv: Path
-    result_json: Path
-    notes: dict[str, int] = field(default_factory=dict)  # policy counts, e.g. truncated clips
-
-
-# ---------------------------------------------------------------------- metrics
-
-
-def resolve_metrics(ids: Iterable[str], device: str = "cpu", params: dict[str, dict] | None = None) -> list[Metric]:
-    """Instantiate metrics by registry id (``params[id]`` go to the constructor).
-
-    Every metric's weights are checked first, so a missing file stops here, before any
-    network is built, with one error naming each fix.
-    """
-    from tfbench.weights import require
-
-    params = params or {}
-    classes = [METRICS.get(metric_id) for metric_id in ids]
-    unknown = sorted(set(params) - set(ids))
-    if unknown:
-        raise InputError(f"--param given for metric(s) not run: {', '.join(unknown)}")
-    require(sorted({name for cls in classes for name in cls.weights}))
-    return [cls(device=device, **params.get(metric_id, {})) for metric_id, cls in zip(ids, classes)]
-
-
-def available_metrics() -> tuple[list[str], dict[str, str]]:
-    """(ids whose weights are present, {id: why left out, with the fix}) over the registry."""
-    from tfbench.errors import MissingWeightsError
-    from tfbench.weights import require
-
-    present, left_out = [], {}
-    for metric_id in METRICS.names():
-        try:
-            cls = METRICS.get(metric_id)
-            require(cls.weights)
-        except MissingWeightsError as error:
-            left_out[metric_id] = str(error)
-            continue
-        except ImportError as error:
-            left_out[metric_id] = f"cannot import: {error}"
-            continue
-        present.append(metric_id)
-    return present, left_out
-
-
-def _metric_fingerprint(metric: Metric) -> dict:
-    return {"id": metric.id, "version": metric.version, "params": _jsonable(metric.protocol_params())}
-
-
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str, sort_keys=True))
-
-
-# ---------------------------------------------------------------------- cache
-
-
-def _safe_clip_dir(root: Path, clip_id: str) -> Path:
-    parts = [part for part in Path(clip_id).parts if part not in ("", ".", "..", "/")]
-    if not parts:
-        raise InputError(f"clip id {clip_id!r} is not usable as a folder name")
-    return root.joinpath(*parts)
-
-
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(handle)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-class ScoreCache:
-    """``<out>/clips/<clip_id>/<metric>.json`` (+ ``.npz``): one ClipScore with its cache key."""
-
-    def __init__(self, out: Path) -> None:
-        self.root = Path(out) / "clips"
-
-    def _paths(self, clip_id: str, metric_id: str) -> tuple[Path, Path]:
-        folder = _safe_clip_dir(self.root, clip_id)
-        return folder / f"{metric_id}.json", folder / f"{metric_id}.npz"
-
-    def load(self, clip_id: str, metric_id: str, key: str) -> ClipScore | None:
-        """The cached score when its key matches, else None."""
-        json_path, npz_path = self._paths(clip_id, metric_id)
-        try:
-            data = json.loads(json_path.read_text())
-        except (OSError, json.JSONDecodeError):
-            return None
-        if data.get("key") != key:
-            return None
-        state: dict[str, np.ndarray] = {}
-        if data.get("has_state"):
-            try:
-                with np.load(npz_path, allow_pickle=False) as archive:
-                    state = {name: archive[name] for name in archive.files}
-            except (OSError, ValueError):
-                return None
-        return ClipScore(values={k: float(v) for k, v in data["values"].items()}, state=state, info=data.get("info", {}))
-
-    def has(self, clip_id: str, metric_id: str, key: str) -> bool:
-        json_path, _ = self._paths(clip_id, metric_id)
-        try:
-            return json.loads(json_path.read_text()).get("key") == key
-        except (OSError, json.JSONDecodeError):
-            return False
-
-    def store(self, clip_id: str, metric_id: str, key: str, score: ClipScore, notes: dict, seconds: float) -> None:
-        """Write the state first, then the JSON (the JSON is what marks the entry complete)."""
-        json_path, npz_path = self._paths(clip_id, metric_id)
-        if score.state:
-            _atomic_write(npz_path, lambda tmp: _save_npz(tmp, score.state))
-        payload = {
-            "key": key,
-            "clip_id": clip_id,
-            "metric": metric_id,
-            "values": {k: float(v) for k, v in score.values.items()},
-            "info": _jsonable(score.info),
-            "clip_notes": _jsonable(notes),
-            "has_state": bool(score.state),
-            "seconds": round(seconds, 4),  # score_clip wall time (shared work counts for the first metric using it)
-        }
-        _atomic_write(json_path, lambda tmp: tmp.write_text(json.dumps(payload, indent=1, sort_keys=True)))
-
-    def entry(self, clip_id: str, metric_id: str, key: str) -> dict | None:
-        """The cached JSON entry (values, info, clip_notes) when its key matches, else None."""
-        json_path, _ = self._paths(clip_id, metric_id)
-        try:
-            data = json.loads(json_path.read_text())
-        except (OSError, json.JSONDecodeError):
-            return None
-        return data if data.get("key") == key else None
-
-
-def _save_npz(path: Path, state: dict[str, np.ndarray]) -> None:
-    with open(path, "wb") as handle:
-        np.savez(handle, **{name: np.asarray(value) for name, value in state.items()})
-
-
-# ---------------------------------------------------------------------- the runner
+from tfbench.evaluate.jobs import ClipJob, Failure, RunInfo, RunSummary  # noqa: F401  (re-exported)
+from tfbench.evaluate.metrics.base import Metric
+from tfbench.evaluate.selection import available_metrics, resolve_metrics  # noqa: F401  (re-exported)
+from tfbench.fsutil import (
+    OutputLock, append_text_atomic, remove_stale_temps, reraise_storage, sha256_file, storage_errors, write_json_atomic,
+)
+from tfbench.recipes.clip_cache import shard_of
+from tfbench.results import ResultRecord
 
 
 class Runner:
@@ -256,6 +61,9 @@ class Runner:
         resize_pred: bool = False,
         progress: bool = True,
         identity: dict | None = None,
+        num_shards: int = 1,
+        shard_index: int = 0,
+        notify: Callable[[str], None] | None = None,
     ) -> None:
         if not metrics:
             raise TfbenchError("no metric to compute")
@@ -268,13 +76,22 @@ class Runner:
         self.policy = {"fps": "native" if fps == "native" else float(fps), "max_length_diff": int(max_length_diff), "resize_pred": bool(resize_pred)}
         self._clip_fps = None if fps == "native" else float(fps)  # "native": every decoded frame, no resampling
         self.progress = progress
-        self.cache = ScoreCache(self.out)
+        if num_shards < 1 or not 0 <= shard_index < num_shards:
+            raise InputError(f"--shard-index must be in 0..{num_shards - 1}, got {shard_index}")
+        self.shard = (shard_index, num_shards) if num_shards > 1 else None
+        self.notify = notify or (lambda line: print(line, file=sys.stderr))
+        self.corrupt_entries = 0
+        self.cache = ScoreCache(self.out, self._corrupt_entry)
         self.failures: list[Failure] = []
         self.scored_now = 0
         self.from_cache = 0
         self.policy_counts: dict[str, int] = {}
         self.identity = identity
         self._hashes: dict[Path, tuple[int, int, str]] = {}
+
+    def _corrupt_entry(self, line: str) -> None:
+        self.corrupt_entries += 1
+        self.notify(line)
 
     # ------------------------------------------------------------------ checks
 
@@ -297,8 +114,12 @@ class Runner:
             return
         path = self.out / "run.json"
         identity = _jsonable(self.identity)
-        if path.exists():
-            previous = json.loads(path.read_text())
+        try:
+            previous = json.loads(path.read_text()) if path.exists() else None
+        except ValueError as error:
+            self.notify(f"corrupt {path} ({error}); writing it again")
+            previous = None
+        if previous is not None:
             if previous != identity:
                 changed = sorted(k for k in set(previous) | set(identity) if previous.get(k) != identity.get(k))
                 raise TfbenchError(
@@ -306,8 +127,7 @@ class Runner:
                     f"use another --out, or delete that folder to start over"
                 )
             return
-        self.out.mkdir(parents=True, exist_ok=True)
-        _atomic_write(path, lambda tmp: tmp.write_text(json.dumps(identity, indent=1, sort_keys=True)))
+        write_json_atomic(path, identity)
 
     # ------------------------------------------------------------------ keys
 
@@ -340,7 +160,9 @@ class Runner:
     # ------------------------------------------------------------------ one clip
 
     def _fail(self, job: ClipJob, metric: str | None, stage: str, error: BaseException | str) -> None:
+        """Record a failure of ``job``; a storage error is not the clip's: it stops the run instead."""
         if isinstance(error, BaseException):
+            reraise_storage(error, self.out)
             text = str(error) if isinstance(error, TfbenchError) else f"{type(error).__name__}: {error}"
             if not isinstance(error, TfbenchError):
                 self._log_traceback(job.clip_id, metric, error)
@@ -350,9 +172,20 @@ class Runner:
 
     def _log_traceback(self, clip_id: str, metric: str | None, error: BaseException) -> None:
         """Unexpected exceptions (bugs) keep their traceback in ``<out>/tracebacks.log``."""
-        with open(self.out / "tracebacks.log", "a") as handle:
-            handle.write(f"--- clip {clip_id} metric {metric}\n")
-            handle.write("".join(traceback.format_exception(error)))
+        append_text_atomic(self.out / "tracebacks.log",
+                           f"--- clip {clip_id} metric {metric}\n" + "".join(traceback.format_exception(error)))
+
+    def _check_generated(self, pred: Path) -> None:
+        """A generated clip is a cache entry: when it does not decode cleanly, name it, remove it
+        (it is generated again). The check is the one every read makes, memoised per file."""
+        from tfbench.io._ffmpeg import check_media
+
+        try:
+            check_media(pred, "v", decode=True)
+        except MediaError as error:
+            self._corrupt_entry(f"corrupt cache entry {pred}: {str(error).removeprefix(str(pred) + ': ')[:160]}; "
+                                "generating it again")
+            pred.unlink(missing_ok=True)
 
     def _generate(self, job: ClipJob) -> ClipInputs | None:
         """Model mode: decode gt once, generate, write the prediction losslessly; return the clip inputs."""
@@ -391,6 +224,8 @@ class Runner:
         if job.generate is None and (job.pred is None or not Path(job.pred).exists()):
             self._fail(job, None, "match", f"prediction file missing: {job.pred}")
             return
+        if job.generate is not None and job.pred is not None and Path(job.pred).exists():
+            self._check_generated(Path(job.pred))
         keys = self._keys(job) if job.pred is not None and Path(job.pred).exists() else None
         todo = [m for m in self.metrics if keys is None or not self.cache.has(job.clip_id, m.id, keys[m.id])]
         self.from_cache += len(self.metrics) - len(todo)
@@ -445,23 +280,42 @@ class Runner:
 
     # ------------------------------------------------------------------ run
 
-    def run(self, jobs: list[ClipJob]) -> RunSummary:
+    def run(self, jobs: list[ClipJob], on_start: Callable[[], None] | None = None) -> RunSummary:
+        """Score ``jobs`` (this shard's share of them when sharded) and, unless sharded, aggregate.
+
+        ``on_start()`` runs once the run owns ``out``, before scoring (e.g. to write a listing
+        beside the results). The run owns ``out`` while it works (:class:`~tfbench.fsutil.OutputLock`; shard runs
+        share it with each other only). A storage error stops it with
+        :class:`~tfbench.fsutil.StorageError` before anything is aggregated."""
         started = time.perf_counter()
         seen: set[str] = set()
         duplicates = sorted({job.clip_id for job in jobs if job.clip_id in seen or seen.add(job.clip_id)})
         if duplicates:
             raise InputError(f"clip ids must be unique; repeated: {', '.join(duplicates[:10])}")
         weights = self.check_weights()
-        self.check_identity()
-        self.out.mkdir(parents=True, exist_ok=True)
-        with _progress(self.progress, len(jobs)) as advance:
-            for job in jobs:
-                try:
-                    self._score(job)
-                except Exception as error:  # noqa: BLE001 — last resort: never lose the run
-                    self._fail(job, None, "score", error)
-                advance(job.clip_id)
-        record = self._finish(jobs, weights, time.perf_counter() - started)
+        with OutputLock(self.out, shard=self.shard), storage_errors(self.out):
+            if self.shard is None:  # this run owns the whole folder: temporary files of killed runs go
+                removed = remove_stale_temps(self.out)
+                if removed:
+                    self.notify(f"removed {len(removed)} temporary file(s) left by an interrupted run in {self.out}")
+            self.check_identity()
+            if on_start is not None:
+                on_start()
+            mine = jobs if self.shard is None else [j for j in jobs if shard_of(j.clip_id, self.shard[1]) == self.shard[0]]
+            with _progress(self.progress, len(mine)) as advance:
+                for job in mine:
+                    try:
+                        self._score(job)
+                    except Exception as error:  # noqa: BLE001 — last resort: never lose the run
+                        self._fail(job, None, "score", error)
+                    advance(job.clip_id)
+            record = None
+            if self.shard is None:
+                record = self._finish(jobs, weights, time.perf_counter() - started)
+            else:
+                index, count = self.shard
+                write_json_atomic(self.out / "shards" / f"{index:05d}-of-{count:05d}.json", {
+                    "clips": [job.clip_id for job in mine], "failures": [f.to_dict() for f in self.failures]})
         return RunSummary(
             record=record,
             failures=self.failures,
@@ -471,120 +325,11 @@ class Runner:
             per_clip_csv=self.out / "per_clip.csv",
             result_json=self.out / "result.json",
             notes=dict(self.policy_counts),
+            shard=self.shard,
         )
-
-    def _cached_scores(self, jobs: list[ClipJob], metric: Metric, keys: dict[str, dict[str, str]]) -> Iterator[ClipScore]:
-        """Stream the cached scores of ``metric`` over ``jobs`` (one clip in memory at a time)."""
-        for job in jobs:
-            key = keys.get(job.clip_id, {}).get(metric.id)
-            score = self.cache.load(job.clip_id, metric.id, key) if key else None
-            if score is not None:
-                yield score
-
-    def _collect(self, jobs: list[ClipJob], keys: dict[str, dict[str, str]]) -> tuple[list[dict], dict[str, int], dict[str, int]]:
-        """One pass over the cache: per-clip rows (values + policy notes), clips scored per metric, policy counts."""
-        errors: dict[str, list[str]] = {}
-        for failure in self.failures:
-            if failure.clip_id is not None:
-                where = failure.stage + (f"/{failure.metric}" if failure.metric else "")
-                errors.setdefault(failure.clip_id, []).append(f"{where}: {failure.error}")
-        rows, scored, policy = [], {metric.id: 0 for metric in self.metrics}, {}
-        for job in jobs:
-            row: dict[str, Any] = {"clip_id": job.clip_id}
-            notes: dict = {}
-            for metric in self.metrics:
-                key = keys.get(job.clip_id, {}).get(metric.id)
-                entry = self.cache.entry(job.clip_id, metric.id, key) if key else None
-                if entry is None:
-                    continue
-                scored[metric.id] += 1
-                row.update(entry["values"])
-                notes.update(entry.get("clip_notes", {}))
-            for name in notes:
-                if name in POLICY_NOTES:
-                    policy[name] = policy.get(name, 0) + 1
-            row["notes"] = json.dumps(notes, sort_keys=True) if notes else ""
-            row["error"] = " | ".join(errors.get(job.clip_id, []))
-            rows.append(row)
-        return rows, scored, policy
 
     def _finish(self, jobs: list[ClipJob], weights: dict[str, dict[str, dict]], wall_time: float) -> ResultRecord:
-        keys = {job.clip_id: self._keys(job) for job in jobs if not job.error and job.pred is not None and Path(job.pred).exists()}
-        rows, scored, policy = self._collect(jobs, keys)
-        self.policy_counts = policy
-        # Only a non-default clip policy goes into the params (leaderboards split columns on params).
-        evaluator = {k: v for k, v in self.policy.items() if v != DEFAULT_POLICY[k]}
-        notes = "; ".join(filter(None, [self.info.model_notes] + [f"evaluator: {n} clip(s) with {k}" for k, n in sorted(policy.items())]))
-        results: dict[str, MetricResult] = {}
-        for metric in self.metrics:
-            try:
-                values = metric.aggregate(self._cached_scores(jobs, metric, keys))
-            except Exception as error:  # noqa: BLE001
-                message = str(error) if isinstance(error, TfbenchError) else f"{type(error).__name__}: {error}"
-                self.failures.append(Failure(None, metric.id, "aggregate", message))
-                values = {name: None for name in metric.output_ids()}
-            for output in metric.output_ids():
-                value = values.get(output)
-                if value is not None and not np.isfinite(value):
-                    self.failures.append(Failure(None, metric.id, "aggregate", f"{output} is {value}; recorded as no value"))
-                    value = None
-                results[output] = MetricResult(
-                    id=output,
-                    value=None if value is None else float(value),
-                    version=metric.version,
-                    higher_is_better=_higher_is_better(metric, output),
-                    clips_scored=scored[metric.id],
-                    clips_failed=len(jobs) - scored[metric.id],
-                    weights=weights[metric.id],
-                    params={**_jsonable(metric.protocol_params()), **({"evaluator": evaluator} if evaluator else {})},
-                    notes=_jsonable(getattr(metric, "aggregate_notes", {})),
-                )
-        failed_clips = sum(1 for row in rows if row["error"] or any(
-            not self.cache.has(row["clip_id"], m.id, keys.get(row["clip_id"], {}).get(m.id, "")) for m in self.metrics))
-        commit, dirty = git_state()
-        record = ResultRecord(
-            model=self.info.model,
-            dataset=self.info.dataset,
-            split=self.info.split,
-            protocol=self.info.protocol,
-            metrics=results,
-            dataset_fingerprint=self.info.dataset_fingerprint,
-            recipe_version=self.info.recipe_version,
-            checkpoint_sha256=self.info.checkpoint_sha256,
-            model_canonical=self.info.model_canonical,
-            model_notes=notes,
-            clips_total=len(jobs),
-            clips_failed=failed_clips,
-            failures=[failure.to_dict() for failure in self.failures],
-            git_commit=commit,
-            git_dirty=dirty,
-            wall_time_s=round(wall_time, 3),
-        )
-        self._write_per_clip(rows)
-        _atomic_write(self.out / "failures.jsonl", lambda tmp: tmp.write_text("".join(json.dumps(f.to_dict()) + "\n" for f in self.failures)))
-        record.save(self.out / "result.json")
-        return record
-
-    def _write_per_clip(self, rows: list[dict]) -> None:
-        """``per_clip.csv``: a row per clip, a column per value; failed cells empty, errors in ``error``."""
-        columns: list[str] = []
-        for metric in self.metrics:
-            columns.extend(name for name in metric.output_ids() if name not in columns)
-        extra = sorted({name for row in rows for name in row} - set(columns) - {"clip_id", "notes", "error"})
-
-        def write(tmp: Path) -> None:
-            with open(tmp, "w", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=["clip_id", *columns, *extra, "notes", "error"], restval="")
-                writer.writeheader()
-                writer.writerows(rows)
-
-        _atomic_write(self.out / "per_clip.csv", write)
-
-
-def _higher_is_better(metric: Metric, output: str) -> bool:
-    """Per-output direction: a metric may set ``higher_is_better_by_output`` (e.g. LSE-D is lower-better)."""
-    by_output = getattr(metric, "higher_is_better_by_output", None) or {}
-    return bool(by_output.get(output, metric.higher_is_better))
+        return finish(self, jobs, weights, wall_time)
 
 
 class _progress:

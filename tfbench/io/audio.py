@@ -22,7 +22,8 @@ from tfbench.io._ffmpeg import check_media, run_ffmpeg
 def read_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
     """Decode the first audio stream of ``path`` to float32 [N] mono in [-1, 1] at ``sample_rate`` Hz.
 
-    Raises :class:`MediaError` if the file is missing, corrupt or has no audio stream.
+    Raises :class:`MediaError` if the file is missing, corrupt, has no audio stream, or its
+    audio packets are damaged (any decoder error in this decode fails it).
     """
     if sample_rate <= 0:
         raise InputError(f"sample_rate must be positive, got {sample_rate}")
@@ -36,6 +37,10 @@ def read_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
         raise MediaError(f"{path}: ffmpeg did not finish decoding the audio in {error.timeout} s") from error
     if result.returncode != 0:
         raise MediaError(f"{path}: cannot decode audio ({result.stderr.decode('utf-8', 'replace').strip()[-300:]})")
+    errors = [line for line in result.stderr.decode("utf-8", "replace").splitlines() if line.strip()]
+    if errors:  # counted in this one decode: the decoder concealed damaged audio packets
+        raise MediaError(f"{path}: damaged audio data: {len(errors)} decoder error(s) (first: {errors[0][:160]}); "
+                         "decoders would conceal the damage, so the file is refused")
     audio = np.frombuffer(result.stdout, dtype="<f4").astype(np.float32)
     if audio.size == 0:
         raise MediaError(f"{path}: the audio stream has no samples")

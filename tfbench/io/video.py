@@ -1,8 +1,9 @@
 """Read, resample and write videos.
 
-Reading uses decord with exact per-frame timestamps; every file is first demuxed by ffmpeg
-(:func:`tfbench.io._ffmpeg.check_media`) so that missing, corrupt or truncated input raises
-:class:`~tfbench.errors.MediaError` instead of failing inside native code.
+Reading uses decord with exact per-frame timestamps; every file is first read once by ffmpeg
+(:func:`tfbench.io._ffmpeg.check_media`, memoised per file) so that missing, corrupt or
+truncated input, and damaged frame data that decoders would conceal, raise
+:class:`~tfbench.errors.MediaError` instead of failing inside native code or being scored.
 
 Resampling rule (see docs/io.md): times are measured from the start of the first decoded
 frame. Output frame ``k`` shows the instant ``t_k = k / fps``; it is the source frame whose
@@ -13,7 +14,6 @@ last source frame, so every output instant lies inside the source.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from tfbench.errors import InputError, MediaError
-from tfbench.io._ffmpeg import check_media, run_ffmpeg
+from tfbench.fsutil import atomic_write
+from tfbench.io._ffmpeg import check_media, encode_error, run_ffmpeg
 
 #: Slack (seconds) when comparing times with frame boundaries. decord reports timestamps as
 #: float32, so an exact 25 -> 25 copy would otherwise lose frames to rounding (39 frames at 25 fps
@@ -61,7 +62,7 @@ class _Source:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.streams = check_media(self.path, "v")
+        self.streams = check_media(self.path, "v", decode=True)  # counts damaged frames; once per file
         import decord
 
         try:
@@ -121,7 +122,8 @@ class _Source:
 def probe_video(path: str | Path) -> VideoInfo:
     """Frame count, native fps, size, duration and audio presence of a video file.
 
-    Raises :class:`MediaError` for a missing, corrupt, truncated or frameless file.
+    Raises :class:`MediaError` for a missing, corrupt, truncated or frameless file, or one
+    with damaged frame data (see :func:`tfbench.io._ffmpeg.check_media`).
     """
     source = _Source(path)
     try:
@@ -130,15 +132,6 @@ def probe_video(path: str | Path) -> VideoInfo:
         raise MediaError(f"{source.path}: cannot decode the first frame ({error})") from error
     return VideoInfo(num_frames=len(source.starts), fps=source.native_fps, width=int(width),
                      height=int(height), duration_s=source.duration_s, has_audio=source.streams.has_audio)
-
-
-def verify_video(path: str | Path) -> VideoInfo:
-    """Like :func:`probe_video`, after fully decoding the video stream with ffmpeg: also
-    raises :class:`MediaError` for bytes damaged inside compressed frames, which the normal
-    (demux-only) check cannot see and decoders conceal. Costs one extra decode; meant for
-    checking raw data once, e.g. when a recipe prepares a dataset."""
-    check_media(path, "v", decode=True)
-    return probe_video(path)
 
 
 def read_video(path: str | Path, fps: float | None = 25.0) -> Video:
@@ -189,42 +182,39 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float = 25.0, audio: 
     libx264rgb ``-qp 0`` in RGB so decoding returns the identical frames. Audio: AAC 128 kb/s at
     ``sample_rate``, full length (no ``-shortest``). Encoding is single-threaded with bit-exact
     flags, so the same input gives the same file. The file appears atomically: it is written
-    to ``<path>.tmp.mp4`` and renamed.
+    to a unique temporary name beside ``path`` and renamed (:func:`tfbench.fsutil.atomic_write`).
+    An encoder failure caused by the storage (disk full, read-only, ...) raises
+    :class:`~tfbench.fsutil.StorageError`; any other encoder failure a :class:`MediaError`.
     """
     path = Path(path)
     frames = _check_frames(frames, lossless)
     if not fps > 0:
         raise InputError(f"fps must be positive, got {fps}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".tmp.mp4")
     count, height, width = frames.shape[:3]
     video_in = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", _rate(fps), "-i", "-"]
     if lossless:
         video_out = ["-c:v", "libx264rgb", "-qp", "0", "-pix_fmt", "rgb24", "-preset", "medium"]
     else:
         video_out = ["-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p", "-preset", "medium"]
-    with tempfile.TemporaryDirectory(prefix="tfbench-write-") as scratch:
-        audio_args: list[str] = []
-        if audio is not None:
-            wav = Path(scratch) / "audio.wav"
-            _write_wav(wav, audio, sample_rate)
-            audio_args = ["-i", str(wav)]
-        mapping = ["-map", "0:v:0"] + (["-map", "1:a:0", "-c:a", "aac", "-b:a", "128k", "-ar", str(sample_rate)]
-                                       if audio is not None else [])
-        args = ["-loglevel", "error", "-y", *video_in, *audio_args, *mapping, *video_out,
-                "-threads", "1", "-x264-params", "threads=1", "-fflags", "+bitexact",
-                "-flags:v", "+bitexact", "-flags:a", "+bitexact", "-map_metadata", "-1",
-                "-movflags", "+faststart", "-f", "mp4", str(partial)]
-        try:
+
+    def encode(partial: Path) -> None:
+        with tempfile.TemporaryDirectory(prefix="tfbench-write-") as scratch:
+            audio_args: list[str] = []
+            if audio is not None:
+                wav = Path(scratch) / "audio.wav"
+                _write_wav(wav, audio, sample_rate)
+                audio_args = ["-i", str(wav)]
+            mapping = ["-map", "0:v:0"] + (["-map", "1:a:0", "-c:a", "aac", "-b:a", "128k", "-ar", str(sample_rate)]
+                                           if audio is not None else [])
+            args = ["-loglevel", "error", "-y", *video_in, *audio_args, *mapping, *video_out,
+                    "-threads", "1", "-x264-params", "threads=1", "-fflags", "+bitexact",
+                    "-flags:v", "+bitexact", "-flags:a", "+bitexact", "-map_metadata", "-1",
+                    "-movflags", "+faststart", "-f", "mp4", str(partial)]
             result = run_ffmpeg(args, stdin=frames.tobytes())
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
         if result.returncode != 0:
-            partial.unlink(missing_ok=True)
-            raise MediaError(f"{path}: ffmpeg could not encode {count} frames "
-                             f"({result.stderr.decode('utf-8', 'replace').strip()[-500:]})")
-    os.replace(partial, path)
+            raise encode_error(path, count, result.stderr.decode("utf-8", "replace"))
+
+    atomic_write(path, encode)
     return path
 
 
@@ -247,4 +237,4 @@ def _write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> None:
     soundfile.write(str(path), audio, sample_rate, subtype="FLOAT")
 
 
-__all__ = ["VideoInfo", "Video", "probe_video", "verify_video", "read_video", "iter_video_chunks", "write_video"]
+__all__ = ["VideoInfo", "Video", "probe_video", "read_video", "iter_video_chunks", "write_video"]

@@ -13,7 +13,6 @@ killed run never leaves a half-written checkpoint.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,19 +55,16 @@ def save_checkpoint(checkpoint: Checkpoint, path: Path) -> Path:
     """Write ``checkpoint`` atomically to ``path``."""
     import torch
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".part")
-    torch.save(checkpoint.to_payload(), partial)
-    os.replace(partial, path)
-    return path
+    from tfbench.fsutil import atomic_write
+
+    return atomic_write(Path(path), lambda tmp: torch.save(checkpoint.to_payload(), tmp))
 
 
 def load_checkpoint(path: Path, model: str | None = None, config_name: str | None = None) -> Checkpoint:
     """Read a checkpoint; raise CheckpointError when it is missing, unreadable, or of another model/config."""
     import torch
 
-    from tfbench.weights import sha256_file
+    from tfbench.fsutil import sha256_file
 
     path = Path(path)
     if not path.is_file():
