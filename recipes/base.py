@@ -58,13 +58,6 @@ class ClipParams:
     au_weights_sha256: str = ""
     min_seconds: float = 1.0
     max_clip_seconds: float | None = None
-    #: Source dataset, for the dataset card (recipes/hub.py): full name, homepage, licence
-    #: terms (plain text), Hub licence id ("other" when it has none) and BibTeX citation.
-    title: str = ""
-    homepage: str = ""
-    license: str = ""
-    license_id: str = "other"
-    citation: str = ""
     av_tolerance_s: float = 0.2
     max_missing_face: float = 0.2
     max_multi_face: float = 0.1
@@ -102,6 +95,13 @@ class Recipe:
     version: str = "1"
     splits: tuple[str, ...] = ("train", "test")
     max_clip_seconds: float | None = None
+    #: Source dataset, for the dataset card (recipes/hub.py): full name, homepage, licence
+    #: terms (plain text), Hub licence id ("other" when it has none) and BibTeX citation.
+    title: str = ""
+    homepage: str = ""
+    license: str = ""
+    license_id: str = "other"
+    citation: str = ""
 
     def sources(self, raw_dir: Path, options: RecipeOptions) -> list[Source]:
         raise NotImplementedError
