@@ -420,6 +420,7 @@ class Runner:
         except Exception as error:  # noqa: BLE001
             self._fail(job, None, "decode", error)
             return
+        self._store_preview(job, clip)
         if "audio" in needs and clip.has("audio"):
             try:
                 clip.audio
@@ -441,6 +442,19 @@ class Runner:
                 self.scored_now += 1
             except Exception as error:  # noqa: BLE001 — recorded per clip and metric; the run goes on
                 self._fail(job, metric.id, "score", error)
+
+    def _store_preview(self, job: ClipJob, clip: ClipInputs) -> None:
+        """Thumbnails and input paths for ``tfbench report`` (tfbench/evaluate/preview.py); never fails the clip."""
+        from tfbench.evaluate import preview
+
+        try:
+            gt = clip.frames("gt") if clip.has("gt") else None
+            jpeg, meta = preview.make_preview(clip.frames("pred"), gt, {"pred": job.pred, "gt": job.gt, "audio": job.audio}, clip.fps)
+            folder = _safe_clip_dir(self.cache.root, job.clip_id)
+            _atomic_write(folder / preview.JPEG_NAME, lambda tmp: tmp.write_bytes(jpeg))
+            _atomic_write(folder / preview.JSON_NAME, lambda tmp: tmp.write_text(json.dumps(meta, indent=1, sort_keys=True)))
+        except Exception as error:  # noqa: BLE001 — a missing preview only thins the report
+            self._log_traceback(job.clip_id, "preview", error)
 
     # ------------------------------------------------------------------ run
 

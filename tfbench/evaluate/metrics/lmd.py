@@ -10,6 +10,8 @@ Euclidean distance of point p in frame t, in pixels of the evaluated frames. Per
 
 then the mean over clips. A frame where either side has no face is skipped and counted
 in ``info``; a clip with no frame left fails with FaceError. See docs/metrics/lmd.md.
+The clip's mouth points (float32 [T,20,2], NaN where no face) are kept in the score's
+``state`` for the report's overlays.
 """
 
 from __future__ import annotations
@@ -77,7 +79,9 @@ class LMDDlib(Metric):
             )
         values = lmd_values(pred.points[usable], gt.points[usable])
         suffix = f"@{self.backend}"
-        return ClipScore(values={name + suffix: value for name, value in values.items()}, info=info)
+        # per-frame mouth points for `tfbench report`'s overlays (the default mean aggregate ignores them)
+        state = {"mouth_pred": pred.points[:, MOUTH].astype(np.float32), "mouth_gt": gt.points[:, MOUTH].astype(np.float32)}
+        return ClipScore(values={name + suffix: value for name, value in values.items()}, state=state, info=info)
 
     def protocol_params(self) -> dict:
         return {
