@@ -10,7 +10,8 @@ sample. Method ``wobble`` (folder mode) shows everything a report must show plai
 - ``orphan``: a prediction without ground truth (a match failure).
 
 Method ``blur`` scores the three readable clips with a Gaussian blur, for comparisons.
-Metrics: psnr, ssim, mse, lmd@dlib and lse (random-initialised SyncNet, non-canonical).
+Metrics: psnr, ssim, mse, lmd@dlib and lse (random-initialised SyncNet, non-canonical);
+``blur`` without lmd@dlib (so a comparison meets an output one run lacks).
 """
 
 from __future__ import annotations
@@ -43,18 +44,20 @@ def _gt_clips() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return clips
 
 
-def _evaluate(args: list[str]) -> None:
+def _evaluate(args: list[str], metrics: str = METRICS) -> str:
     from typer.testing import CliRunner
 
     from tfbench.cli import app
 
-    result = CliRunner().invoke(app, ["evaluate", *args, "--metrics", METRICS, "--no-progress"])
+    result = CliRunner().invoke(app, ["evaluate", *args, "--metrics", metrics, "--no-progress"])
     assert result.exit_code == 0, result.output
+    return result.output
 
 
-def build_runs(root: Path) -> dict[str, Path]:
+def build_runs(root: Path) -> dict:
     """Write gt/, the two prediction folders and the two run folders under ``root``;
-    return {"gt", "wobble", "blur"} -> folder (the run folders for the methods).
+    return {"gt", "wobble", "blur"} -> folder (the run folders for the methods), and
+    "output" -> the console output of the wobble evaluation.
 
     The caller has pointed TFBENCH_HOME at a temporary folder."""
     import cv2
@@ -84,6 +87,6 @@ def build_runs(root: Path) -> dict[str, Path]:
         frames, _ = clips[clip_id]
         write_video(blur / f"{clip_id}.mp4", np.stack([cv2.GaussianBlur(f, (9, 9), 3) for f in frames]), lossless=True)
     runs = {"gt": root / "gt", "wobble": root / "run_wobble", "blur": root / "run_blur"}
-    _evaluate(["--pred", str(pred), "--gt", str(root / "gt"), "--out", str(runs["wobble"]), "--name", "wobble"])
-    _evaluate(["--pred", str(blur), "--gt", str(root / "gt"), "--out", str(runs["blur"]), "--name", "blur"])
+    runs["output"] = _evaluate(["--pred", str(pred), "--gt", str(root / "gt"), "--out", str(runs["wobble"]), "--name", "wobble"])
+    _evaluate(["--pred", str(blur), "--gt", str(root / "gt"), "--out", str(runs["blur"]), "--name", "blur"], "psnr,ssim,mse,lse")
     return runs

@@ -13,6 +13,7 @@ Heavy imports (torch, datasets) happen inside the command body only.
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from typing import List, Optional
 
@@ -288,6 +289,7 @@ def register(app: typer.Typer) -> None:
         if gt_only:
             (out / "unmatched.json").write_text(json.dumps({"gt_without_pred": gt_only}, indent=1))
         _print_summary(console, summary, gt_only)
+        console.print(f"see it: tfbench report {shlex.quote(str(out))}  (an HTML report of this run)", markup=False, highlight=False, soft_wrap=True)
         if save:
             from tfbench.leaderboard import save_result
 
