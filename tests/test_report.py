@@ -68,17 +68,17 @@ def test_run_folder_holds_what_the_report_shows(runs):
     assert clip.preview is not None and clip.preview["rows"] == ["gt", "pred", "absdiff"]
     assert clip.preview["files"]["pred"].endswith("pred_wobble/W001_happy_001.mp4")
     state = clip.state("lmd@dlib")
-    assert state["mouth_gt"].shape == (16, 20, 2) and state["mouth_pred"].shape == (16, 20, 2)
+    assert state["mouth_gt"].shape == (12, 20, 2) and state["mouth_pred"].shape == (12, 20, 2)
     curve = clip.entries["lse"]["info"]["offset_distances"]
     assert len(curve) == 31
     # the stored curve is the one the score came from: LSE-D is its minimum, the offset its argmin
     assert min(curve) == pytest.approx(clip.values["lse_d"], abs=1e-4)
     assert 15 - int(np.argmin(curve)) == clip.values["av_offset"]
     dark = run.clip("W002_neutral_001").coverage
-    assert dark["fraction"] == pytest.approx(6 / 16) and dark["no_face_pred"] == 10
+    assert dark["fraction"] == pytest.approx(5 / 12) and dark["no_face_pred"] == 7
     assert run.clip("W001_neutral_001").coverage["fraction"] == 1.0
     assert run.clip("W002_happy_001").coverage is None and "decode" in run.clip("W002_happy_001").error
-    assert run.columns[:3] == ["psnr", "ssim", "mse"]  # per_clip.csv order, not alphabetical
+    assert run.columns[:3] == ["psnr", "mse", "lmd@dlib"]  # per_clip.csv order, not alphabetical
 
 
 def test_report_shows_failures_coverage_and_provenance_plainly(runs, report):
@@ -87,10 +87,10 @@ def test_report_shows_failures_coverage_and_provenance_plainly(runs, report):
     record = json.loads((runs["wobble"] / "result.json").read_text())
     assert "2 of 5 clips failed" in text
     assert "corrupt, truncated or not a media file" in text and "no ground truth for orphan.mp4" in text
-    assert "1 clip(s) have a face in fewer than 90% of frames" in text and "W002_neutral_001</a> (38%)" in text
+    assert "1 clip(s) have a face in fewer than 90% of frames" in text and "W002_neutral_001</a> (42%)" in text
     assert "Non-canonical weights" in text and record["metrics"]["lse_c"]["weights"]["syncnet_v2"]["sha256"][:12] in text
     assert record["git_commit"] in text
-    for slug in ("psnr", "ssim", "mse", "lmd-dlib", "lse_c"):  # worst/best clips per metric
+    for slug in ("psnr", "mse", "lmd-dlib", "lse_c"):  # worst/best clips per metric
         assert f'id="metric-{slug}"' in text
 
 
@@ -120,7 +120,7 @@ def test_stale_cache_entry_is_ignored_and_reported(runs, tmp_path):
     entry.write_text(json.dumps(data))
     run = load_run(copy)
     assert run.stale_entries == ["W001_happy_001/psnr"] and "psnr" not in run.clip("W001_happy_001").entries
-    assert "disagree with per_clip.csv" in write_report(copy, tmp_path / "out", max_videos=0).read_text()
+    assert "disagree with per_clip.csv" in write_report(copy, tmp_path / "out", per_metric=1, max_videos=0).read_text()
 
 
 def test_not_a_run_folder_is_a_clear_error(tmp_path):
@@ -154,7 +154,7 @@ def test_comparison_pairs_shared_clips(runs, tmp_path):
     assert result.exit_code == 0, result.output
     text = (tmp_path / "cmp" / "index.html").read_text()
     assert "Paired differences" in text and "bootstrap" in text and "2 of 5 clips failed" in text
-    assert "lmd@dlib: not measured by blur" in text
+    assert "lmd@dlib: not measured by blur" in text and "lse_c: not measured by blur" in text
 
 
 def test_report_and_comparison_in_chromium(runs, report, tmp_path):
