@@ -77,6 +77,7 @@ def screenshot(driver, path: Path, width: int = 1400) -> Path:
     """A full-page PNG screenshot at ``width`` pixels."""
     height = driver.execute_script("return Math.max(document.body.scrollHeight, document.documentElement.scrollHeight)")
     driver.set_window_size(width, min(int(height) + 40, 16000))
+    driver.execute_script("window.scrollTo(0, 0)")
     path.parent.mkdir(parents=True, exist_ok=True)
     driver.save_screenshot(str(path))
     return path

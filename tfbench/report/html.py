@@ -59,7 +59,7 @@ table.sortable th[aria-sort=descending]::after { content:" \\25BC"; color:var(--
 .good { color:var(--good); } .bad { color:var(--bad); } .warn { color:var(--warn); }
 tr.failed td { background:#fff5f5; }
 tr.low td { background:#fffbe6; }
-td.err { color:var(--bad); max-width:560px; font-size:12px; }
+td.err { color:var(--bad); min-width:260px; max-width:480px; font-size:12px; overflow-wrap:anywhere; }
 video { max-width:100%; border-radius:6px; background:#000; }
 details summary { cursor:pointer; color:var(--accent); }
 footer { color:var(--muted); font-size:12px; padding:20px 28px; border-top:1px solid var(--line); }
