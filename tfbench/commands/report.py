@@ -10,7 +10,7 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command("report")
     def report(
-        runs: list[Path] = typer.Argument(..., help="Run folder(s) written by `tfbench evaluate --out`. Several: a comparison (the first is the baseline)."),
+        runs: list[Path] = typer.Argument(..., metavar="RUN_DIR", help="Run folder(s) written by `tfbench evaluate --out`. Several: a comparison (the first is the baseline)."),
         out: Path = typer.Option(None, "--out", help="Output folder (default: RUN_DIR/report, or RUN_A/compare for several runs)."),
         per_metric: int = typer.Option(3, "--per-metric", min=1, help="Worst and best clips shown per metric."),
         videos: int = typer.Option(4, "--videos", min=0, help="Side-by-side videos of worst clips (at most)."),

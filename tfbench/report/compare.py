@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from tfbench.report import figures
-from tfbench.report.html import esc, fmt, kv_table, num_cell, page, table
+from tfbench.report.html import esc, fmt, kv_table, num_cell, page, slug, table
 from tfbench.report.run import Run, load_run
-from tfbench.report.single import NOT_RANKED, _slug
+from tfbench.report.single import NOT_RANKED
 
 CONFIDENCE = 0.95
 
@@ -142,7 +142,7 @@ def write_comparison(run_dirs: list[Path], out: Path | None = None, *, resamples
                 forest.append((row["run"].label, row["difference"], row["low"], row["high"], (row["difference"] > 0) == higher))
         picture = ""
         if forest:
-            name = f"paired_{_slug(output)}.png"
+            name = f"paired_{slug(output)}.png"
             figures.paired_intervals(forest, f"{output} ({'higher' if higher else 'lower'} is better)", assets / name)
             picture = f'<div class="card" style="display:inline-block"><img src="assets/{name}" alt="paired differences of {esc(output)}"></div>'
         blocks.append(f"<h3>{esc(output)} {'↑' if higher else '↓'}</h3><div class=\"pair\"><div>" + table(

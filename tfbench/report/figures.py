@@ -139,7 +139,7 @@ def mouth_overlay(preview_jpg: Path, meta: dict, mouth_gt: np.ndarray, mouth_pre
     if not panels:
         return None
     fig, axes = plt.subplots(1, len(panels), figsize=(1.7 * len(panels), 2.0), layout="constrained", squeeze=False)
-    for ax, (frame, tile, gt, pred, centre, half) in zip(axes[0], panels):
+    for ax, (frame, tile, gt, pred, centre, half) in zip(axes[0], panels, strict=True):
         ax.imshow(tile, interpolation="bilinear")
         for points, colour, marker in ((gt, "#2ecc40", "o"), (pred, "#ff4136", "x")):
             for ring in (slice(0, 12), slice(12, 20)):
@@ -186,7 +186,7 @@ def paired_intervals(rows: list[tuple[str, float, float, float, bool]], title: s
     excludes 0 in the worse direction, grey otherwise."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.6, 0.7 + 0.35 * len(rows)), layout="constrained")
-    for index, (label, mean, low, high, better) in enumerate(rows[::-1]):
+    for index, (_, mean, low, high, better) in enumerate(rows[::-1]):
         significant = low > 0 or high < 0
         colour = ("#1a7f37" if better else BAD) if significant else "#6e7781"
         ax.plot([low, high], [index, index], "-", color=colour, linewidth=2.2)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 
 from tfbench.leaderboard.columns import format_value as fmt
 
@@ -101,6 +102,11 @@ SORT_JS = """
   });
 })();
 """
+
+
+def slug(text: str) -> str:
+    """``text`` reduced to letters, digits, ``_`` and ``-``: for anchors and file names."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-") or "x"
 
 
 def esc(text: object) -> str:

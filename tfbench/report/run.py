@@ -46,10 +46,6 @@ class Clip:
         with np.load(path, allow_pickle=False) as archive:
             return {name: archive[name] for name in archive.files}
 
-    def info(self, output: str, outputs: dict[str, str]) -> dict:
-        entry = self.entries.get(outputs.get(output, output))
-        return entry.get("info", {}) if entry else {}
-
     @property
     def coverage(self) -> dict | None:
         """Face coverage: ``{"fraction", "frames", "with_face", "source", ...}`` or None.

@@ -11,22 +11,17 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Callable
 
 from tfbench.report import figures, videos
-from tfbench.report.html import esc, fmt, kv_table, num_cell, page, table
+from tfbench.report.html import esc, fmt, kv_table, num_cell, page, slug, table
 from tfbench.report.run import LOW_COVERAGE, Clip, Run, load_run
 
 #: Outputs not ranked for worst/best (a signed offset; LSE is ranked by lse_c).
 NOT_RANKED = {"av_offset"}
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-") or "x"
 
 
 def _arrow(higher: bool) -> str:
@@ -106,7 +101,7 @@ def _attention(run: Run) -> str:
     coverage = [(clip, clip.coverage) for clip in run.clips if clip.coverage is not None]
     low = sorted(((clip, c) for clip, c in coverage if c["fraction"] < LOW_COVERAGE), key=lambda item: item[1]["fraction"])
     if low:
-        names = ", ".join(f'<a href="#clip-{_slug(clip.clip_id)}">{esc(clip.clip_id)}</a> ({100 * c["fraction"]:.0f}%)' for clip, c in low[:12])
+        names = ", ".join(f'<a href="#clip-{slug(clip.clip_id)}">{esc(clip.clip_id)}</a> ({100 * c["fraction"]:.0f}%)' for clip, c in low[:12])
         more = f" and {len(low) - 12} more" if len(low) > 12 else ""
         severity = "" if any(c["fraction"] < 0.5 for _, c in low) else "warn"
         alerts.append((severity, f"<b>{len(low)} clip(s) have a face in fewer than {100 * LOW_COVERAGE:.0f}% of frames</b>: {names}{more}. "
@@ -204,7 +199,7 @@ def _distributions(run: Run, assets: _Assets) -> str:
     for output in run.columns:
         metric = run.metric(output)
         values = [clip.values[output] for clip in run.clips if output in clip.values]
-        src = assets.get(f"dist_{_slug(output)}.png", lambda path, o=output, v=values, m=metric: figures.distribution(
+        src = assets.get(f"dist_{slug(output)}.png", lambda path, o=output, v=values, m=metric: figures.distribution(
             v, m.value, o, m.higher_is_better, path))
         cards.append(f'<div class="card"><img src="{src}" alt="distribution of {esc(output)}"></div>')
     missing = [output for output in run.metric_ids if output not in run.columns]
@@ -246,7 +241,7 @@ def _clip_table(run: Run, with_cards: set[str]) -> str:
         cls = "failed" if clip.error else "low" if low else ""
         name = esc(clip.clip_id)
         if clip.clip_id in with_cards:
-            name = f'<a href="#clip-{_slug(clip.clip_id)}">{name}</a>'
+            name = f'<a href="#clip-{slug(clip.clip_id)}">{name}</a>'
         cells = [f'<td data-v="{esc(clip.clip_id)}">{name}</td>']
         for output in columns:
             value = clip.values.get(output)
@@ -268,7 +263,7 @@ def _clip_table(run: Run, with_cards: set[str]) -> str:
 
 def _clip_card(run: Run, clip: Clip, metric_output: str, title: str, assets: _Assets) -> str:
     """One clip under one metric: values, frame strip, and the metric's own picture."""
-    slug = _slug(clip.clip_id)
+    name = slug(clip.clip_id)
     parts = [f"<h4>{esc(title)} · {esc(clip.clip_id)} · {esc(metric_output)} {esc(fmt(clip.values[metric_output]))}</h4>"]
     others = ", ".join(f"{o} {fmt(clip.values[o])}" for o in run.columns if o in clip.values and o != metric_output)
     if others:
@@ -278,7 +273,7 @@ def _clip_card(run: Run, clip: Clip, metric_output: str, title: str, assets: _As
         colour = "bad" if coverage["fraction"] < 0.5 else "warn" if coverage["fraction"] < LOW_COVERAGE else "good"
         parts.append(f'<div class="{colour}">face in {100 * coverage["fraction"]:.0f}% of frames</div>')
     if clip.preview is not None:
-        src = assets.get(f"strip_{slug}.jpg", lambda path: figures.strip(clip.preview_jpg, clip.preview, path))
+        src = assets.get(f"strip_{name}.jpg", lambda path: figures.strip(clip.preview_jpg, clip.preview, path))
         parts.append(f'<img src="{src}" alt="frames of {esc(clip.clip_id)}: ground truth, generated, difference">')
     else:
         parts.append('<div class="muted">no preview stored for this clip</div>')
@@ -286,7 +281,7 @@ def _clip_card(run: Run, clip: Clip, metric_output: str, title: str, assets: _As
     if metric_id.startswith("lmd@") and clip.preview is not None and "pred" in clip.preview["rows"]:
         state = clip.state(metric_id)
         if "mouth_gt" in state:
-            src = assets.get(f"mouth_{slug}_{_slug(metric_id)}.jpg", lambda path: figures.mouth_overlay(
+            src = assets.get(f"mouth_{name}_{slug(metric_id)}.jpg", lambda path: figures.mouth_overlay(
                 clip.preview_jpg, clip.preview, state["mouth_gt"], state["mouth_pred"], path))
             if src:
                 parts.append(f'<div class="muted">mouth landmarks on the generated frames: '
@@ -294,7 +289,7 @@ def _clip_card(run: Run, clip: Clip, metric_output: str, title: str, assets: _As
                              f'<img src="{src}" alt="mouth landmarks of {esc(clip.clip_id)}">')
     curve = clip.entries.get(metric_id, {}).get("info", {}).get("offset_distances")
     if curve and "av_offset" in clip.values:
-        src = assets.get(f"offsets_{slug}.png", lambda path: figures.offset_curve(
+        src = assets.get(f"offsets_{name}.png", lambda path: figures.offset_curve(
             curve, clip.values["av_offset"], clip.values.get("lse_c"), clip.values.get("lse_d"), path))
         parts.append(f'<img src="{src}" alt="SyncNet distance per offset of {esc(clip.clip_id)}">')
     return f'<div class="card">{"".join(parts)}</div>'
@@ -310,7 +305,7 @@ def _worst_best(run: Run, assets: _Assets, per_metric: int) -> tuple[str, set[st
         worst = order[:count]
         best = [item for item in order[::-1][:count] if item not in worst]
         metric = run.metric(output)
-        blocks.append(f'<h3 id="metric-{_slug(output)}">{esc(output)} {_arrow(metric.higher_is_better)} '
+        blocks.append(f'<h3 id="metric-{slug(output)}">{esc(output)} {_arrow(metric.higher_is_better)} '
                       f'<span class="muted">result {esc(fmt(metric.value))} over {metric.clips_scored} clip(s)</span></h3>')
         columns = []
         for label, items in (("worst", worst), ("best", best)):
@@ -318,7 +313,7 @@ def _worst_best(run: Run, assets: _Assets, per_metric: int) -> tuple[str, set[st
             for rank, (clip, _) in enumerate(items, 1):
                 card = _clip_card(run, clip, output, f"{label} #{rank}", assets)
                 if clip.clip_id not in shown:
-                    card = card.replace('<div class="card"', f'<div class="card" id="clip-{_slug(clip.clip_id)}"', 1)
+                    card = card.replace('<div class="card"', f'<div class="card" id="clip-{slug(clip.clip_id)}"', 1)
                     shown.add(clip.clip_id)
                 cards.append(card)
             columns.append(f'<div>{"".join(cards)}</div>')
@@ -347,7 +342,7 @@ def _videos(run: Run, assets: _Assets, limit: int) -> str:
                 return None
             return path
 
-        src = assets.get(f"video_{_slug(clip.clip_id)}.webm", make)
+        src = assets.get(f"video_{slug(clip.clip_id)}.webm", make)
         worst_of = [o for o in primary_outputs(run) if ranked(run, o)[:1] and ranked(run, o)[0][0] is clip]
         caption = f"<h4>{esc(clip.clip_id)} <span class=\"muted\">worst clip of {esc(', '.join(worst_of))}</span></h4>"
         if src:
