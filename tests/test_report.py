@@ -189,3 +189,25 @@ def test_report_and_comparison_in_chromium(runs, report, tmp_path):
         assert _browser.broken_media(driver) == []
         _browser.screenshot(driver, ARTIFACTS / "report_comparison.png")
     assert (ARTIFACTS / "report.png").stat().st_size > 10000
+
+
+def test_preview_rows_hold_gt_pred_and_their_absolute_difference():
+    import io
+
+    from PIL import Image
+
+    from tfbench.evaluate.preview import make_preview, preview_indices
+
+    rng = np.random.default_rng(0)
+    gt = rng.integers(40, 200, size=(9, 64, 48, 3), dtype=np.uint8)
+    pred = (gt.astype(np.int16) + 30).astype(np.uint8)
+    jpeg, meta = make_preview(pred, gt, {"pred": Path("p.mp4"), "gt": Path("g.mp4"), "audio": None}, 25.0)
+    assert meta["indices"] == preview_indices(9) == [0, 2, 4, 6, 8]
+    assert meta["rows"] == ["gt", "pred", "absdiff"] and meta["tile_size"] == [64, 48] and meta["frame_size"] == [64, 48]
+    assert meta["files"]["audio"] is None and meta["files"]["pred"].endswith("p.mp4")
+    grid = np.asarray(Image.open(io.BytesIO(jpeg)).convert("L"), dtype=np.float64)
+    assert grid.shape == (3 * 64, 5 * 48)
+    assert abs(grid[128:].mean() - 30) < 3  # |pred - gt| = 30 everywhere, stored unamplified
+    assert abs(grid[64:128].mean() - grid[:64].mean() - 30) < 3
+    only_pred, meta = make_preview(pred, None, {"pred": None, "gt": None, "audio": None}, 25.0)
+    assert meta["rows"] == ["pred"] and preview_indices(2) == [0, 1]
