@@ -155,6 +155,8 @@ def test_comparison_pairs_shared_clips(runs, tmp_path):
     text = (tmp_path / "cmp" / "index.html").read_text()
     assert "Paired differences" in text and "bootstrap" in text and "2 of 5 clips failed" in text
     assert "lmd@dlib: not measured by blur" in text and "lse_c: not measured by blur" in text
+    per_clip = text.split('<section id="clips">')[1]
+    assert all(f"<td>{clip_id}</td>" in per_clip for clip_id in shared) and "orphan" not in per_clip
 
 
 def test_report_and_comparison_in_chromium(runs, report, tmp_path):

@@ -145,14 +145,15 @@ def write_comparison(run_dirs: list[Path], out: Path | None = None, *, resamples
             name = f"paired_{slug(output)}.png"
             figures.paired_intervals(forest, f"{output} ({'higher' if higher else 'lower'} is better)", assets / name)
             picture = f'<div class="card" style="display:inline-block"><img src="assets/{name}" alt="paired differences of {esc(output)}"></div>'
-        blocks.append(f"<h3>{esc(output)} {'↑' if higher else '↓'}</h3><div class=\"pair\"><div>" + table(
+        blocks.append(f"<h3>{esc(output)} {'↑' if higher else '↓'}</h3>" + table(
             ["method", "shared clips", "baseline mean", "method mean", "mean difference",
-             f"{int(CONFIDENCE * 100)}% bootstrap CI", "clips better", "verdict"], table_rows) + f"</div><div>{picture}</div></div>")
+             f"{int(CONFIDENCE * 100)}% bootstrap CI", "clips better", "verdict"], table_rows) + picture)
         for row in rows:
             interval = "—" if row["low"] is None else f"[{fmt(row['low'])}, {fmt(row['high'])}]"
             summary.append(f"<tr><td>{esc(output)} {'↑' if higher else '↓'}</td><td>{esc(row['run'].label)}</td>"
                            f"{num_cell(row['clips'], str(row['clips']))}{num_cell(row['difference'])}"
                            f"<td>{esc(interval)}</td><td>{_verdict(row, higher)}</td></tr>\n")
+        per_clip_columns.append((output, rows))
 
     clip_ids = sorted({c for _, rows in per_clip_columns for row in rows for c in row["shared"]})
     clip_rows = []
