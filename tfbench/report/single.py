@@ -215,7 +215,7 @@ def _coverage_section(run: Run, assets: _Assets) -> str:
     src = assets.get("coverage.png", lambda path: figures.coverage(rows, LOW_COVERAGE, path))
     sources = sorted({clip.coverage["source"] for clip in run.clips if clip.coverage is not None})
     failed_face = [clip.clip_id for clip in run.clips if clip.coverage is None and clip.error]
-    extra = (f'<p class="note">Clips without a coverage figure because they failed before a face-based score: '
+    extra = (f'<p class="note">Clips without a coverage figure (no face-based score; their errors are in the table below): '
              f'{esc(", ".join(failed_face))}.</p>' if failed_face else "")
     return (f'<p class="note">Share of frames where both the generated and the ground-truth frame have a face '
             f"(from {esc(', '.join(sources))}); lowest first, the dotted line is {100 * LOW_COVERAGE:.0f}%.</p>"
