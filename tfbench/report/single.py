@@ -153,12 +153,14 @@ def _weights_html(weights: dict) -> str:
 
 def _results(run: Run) -> str:
     rows = []
+    ranked_outputs = set(primary_outputs(run))
     for output in run.metric_ids:
         metric = run.metric(output)
         params = json.dumps(metric.params, sort_keys=True, indent=1)
+        name = f'<a href="#metric-{slug(output)}">{esc(output)}</a>' if output in ranked_outputs else esc(output)
         notes = json.dumps(metric.notes, sort_keys=True) if metric.notes else ""
         rows.append(
-            f"<tr><td><b>{esc(output)}</b></td>{num_cell(metric.value)}<td>{_arrow(metric.higher_is_better)}</td>"
+            f"<tr><td><b>{name}</b></td>{num_cell(metric.value)}<td>{_arrow(metric.higher_is_better)}</td>"
             f"{num_cell(metric.clips_scored, str(metric.clips_scored))}"
             f"{num_cell(metric.clips_failed, str(metric.clips_failed), cls='num bad' if metric.clips_failed else 'num')}"
             f"<td>v{esc(metric.version)}</td><td>{_weights_html(metric.weights)}</td>"
