@@ -73,10 +73,11 @@ def broken_media(driver) -> list[str]:
         "return bad;")
 
 
-def screenshot(driver, path: Path, width: int = 1400) -> Path:
-    """A full-page PNG screenshot at ``width`` pixels."""
+def screenshot(driver, path: Path, width: int = 1400, max_height: int = 3000) -> Path:
+    """A PNG screenshot of the top of the page, ``width`` x up to ``max_height`` pixels
+    (taller captures time out in a loaded headless renderer)."""
     height = driver.execute_script("return Math.max(document.body.scrollHeight, document.documentElement.scrollHeight)")
-    driver.set_window_size(width, min(int(height) + 40, 16000))
+    driver.set_window_size(width, min(int(height) + 40, max_height))
     driver.execute_script("window.scrollTo(0, 0)")
     path.parent.mkdir(parents=True, exist_ok=True)
     driver.save_screenshot(str(path))

@@ -90,6 +90,7 @@ def test_report_shows_failures_coverage_and_provenance_plainly(runs, report):
     assert "1 clip(s) have a face in fewer than 90% of frames" in text and "W002_neutral_001</a> (42%)" in text
     assert "Non-canonical weights" in text and record["metrics"]["lse_c"]["weights"]["syncnet_v2"]["sha256"][:12] in text
     assert record["git_commit"] in text
+    assert "no face in frame" in text and "(generated)" in text  # the dark clip's mouth overlay says why frames are missing
     for slug in ("psnr", "mse", "lmd-dlib", "lse_c"):  # worst/best clips per metric
         assert f'id="metric-{slug}"' in text
 

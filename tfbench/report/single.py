@@ -16,6 +16,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from tfbench.report import figures, videos
 from tfbench.report.html import esc, fmt, kv_table, num_cell, page, slug, table
 from tfbench.report.run import LOW_COVERAGE, Clip, Run, load_run
@@ -285,10 +287,15 @@ def _clip_card(run: Run, clip: Clip, metric_output: str, title: str, assets: _As
         if "mouth_gt" in state:
             src = assets.get(f"mouth_{name}_{slug(metric_id)}.jpg", lambda path: figures.mouth_overlay(
                 clip.preview_jpg, clip.preview, state["mouth_gt"], state["mouth_pred"], path))
-            if src:
-                parts.append(f'<div class="muted">mouth landmarks on the generated frames: '
-                             f'<span class="good">● ground truth</span> <span class="bad">✕ generated</span></div>'
-                             f'<img src="{src}" alt="mouth landmarks of {esc(clip.clip_id)}">')
+            faceless = [
+                f"{frame} ({'generated' if np.isnan(state['mouth_pred'][frame]).any() else 'ground truth'})"
+                for frame in clip.preview["indices"]
+                if frame < len(state["mouth_gt"]) and (np.isnan(state["mouth_pred"][frame]).any() or np.isnan(state["mouth_gt"][frame]).any())
+            ]
+            note = f' <span class="warn">no face in frame {esc(", ".join(faceless))}</span>' if faceless else ""
+            parts.append(f'<div class="muted">mouth landmarks on the generated frames: '
+                         f'<span class="good">● ground truth</span> <span class="bad">✕ generated</span>{note}</div>'
+                         + (f'<img src="{src}" alt="mouth landmarks of {esc(clip.clip_id)}">' if src else ""))
     curve = clip.entries.get(metric_id, {}).get("info", {}).get("offset_distances")
     if curve and "av_offset" in clip.values:
         src = assets.get(f"offsets_{name}.png", lambda path: figures.offset_curve(
@@ -303,7 +310,7 @@ def _worst_best(run: Run, assets: _Assets, per_metric: int) -> tuple[str, set[st
         order = ranked(run, output)
         if not order:
             continue
-        count = min(per_metric, math.ceil(len(order) / 2))
+        count = min(per_metric, max(1, len(order) // 3))  # small runs: not every clip under every metric
         worst = order[:count]
         best = [item for item in order[::-1][:count] if item not in worst]
         metric = run.metric(output)
