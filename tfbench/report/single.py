@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Callable
@@ -24,6 +23,8 @@ from tfbench.report.run import LOW_COVERAGE, Clip, Run, load_run
 
 #: Outputs not ranked for worst/best (a signed offset; LSE is ranked by lse_c).
 NOT_RANKED = {"av_offset"}
+#: Name prefixes of the files a report writes into ``<out>/assets``.
+ASSET_PREFIXES = ("dist_", "coverage", "strip_", "mouth_", "offsets_", "video_")
 
 
 def _arrow(higher: bool) -> str:
@@ -384,8 +385,10 @@ def write_report(run_dir: Path, out: Path | None = None, *, per_metric: int = 3,
     return the path of its ``index.html``."""
     run = load_run(run_dir)
     out = Path(out) if out is not None else run.root / "report"
-    if (out / "assets").is_dir():
-        shutil.rmtree(out / "assets")  # only the report's own files live there
+    if (out / "assets").is_dir():  # drop the previous report's files (only those: the folder may be shared)
+        for path in (out / "assets").iterdir():
+            if path.is_file() and path.name.startswith(ASSET_PREFIXES):
+                path.unlink()
     assets = _Assets(out)
     worst_best, with_cards = _worst_best(run, assets, per_metric)
     sections = [
