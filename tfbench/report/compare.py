@@ -31,8 +31,9 @@ def bootstrap_interval(differences: np.ndarray, resamples: int = 10000, seed: in
     rng = np.random.default_rng(seed)
     count = len(differences)
     means = np.empty(resamples)
-    for start in range(0, resamples, 1000):  # chunks keep memory at 1000 x N
-        stop = min(resamples, start + 1000)
+    chunk = max(1, 4_000_000 // count)  # resamples per step: index arrays stay near 32 MB
+    for start in range(0, resamples, chunk):
+        stop = min(resamples, start + chunk)
         means[start:stop] = differences[rng.integers(0, count, size=(stop - start, count))].mean(axis=1)
     alpha = (1 - CONFIDENCE) / 2
     low, high = np.quantile(means, [alpha, 1 - alpha])
