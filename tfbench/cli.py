@@ -16,7 +16,7 @@ import typer
 from tfbench import __version__
 from tfbench.errors import TfbenchError
 
-COMMAND_MODULES = ("prepare", "evaluate", "train", "generate", "leaderboard", "weights", "demo")
+COMMAND_MODULES = ("prepare", "evaluate", "train", "generate", "leaderboard", "weights", "demo", "report")
 
 app = typer.Typer(
     name="tfbench",

@@ -7,6 +7,7 @@ datasets) happen inside the command body only.
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import List, Optional
 
@@ -118,6 +119,7 @@ def register(app: typer.Typer) -> None:
                 raise typer.Exit(1)
             return
         _print_summary(console, summary, evaluation.gt_only)
+        console.print(f"see it: tfbench report {shlex.quote(str(out))}  (an HTML report of this run)", markup=False, highlight=False, soft_wrap=True)
         if save:
             from tfbench.leaderboard import save_result
 

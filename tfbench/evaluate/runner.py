@@ -33,7 +33,7 @@ from typing import Callable
 
 import numpy as np
 
-from tfbench.errors import InputError, MediaError, TfbenchError
+from tfbench.errors import InputError, MediaError, StorageError, TfbenchError
 from tfbench.evaluate.aggregate import DEFAULT_POLICY, POLICY_NOTES, finish  # noqa: F401  (re-exported)
 from tfbench.evaluate.cache import CACHE_VERSION, ScoreCache, _jsonable, _metric_fingerprint, _safe_clip_dir  # noqa: F401
 from tfbench.evaluate.clip import MAX_LENGTH_DIFF, ClipInputs
@@ -41,7 +41,8 @@ from tfbench.evaluate.jobs import ClipJob, Failure, RunInfo, RunSummary  # noqa:
 from tfbench.evaluate.metrics.base import Metric
 from tfbench.evaluate.selection import available_metrics, resolve_metrics  # noqa: F401  (re-exported)
 from tfbench.fsutil import (
-    OutputLock, append_text_atomic, remove_stale_temps, reraise_storage, sha256_file, storage_errors, write_json_atomic,
+    OutputLock, append_text_atomic, remove_stale_temps, reraise_storage, sha256_file, storage_errors, write_bytes_atomic,
+    write_json_atomic, write_text_atomic,
 )
 from tfbench.recipes.clip_cache import shard_of
 from tfbench.results import ResultRecord
@@ -256,6 +257,7 @@ class Runner:
         except Exception as error:  # noqa: BLE001
             self._fail(job, None, "decode", error)
             return
+        self._store_preview(job, clip)
         if "audio" in needs and clip.has("audio"):
             try:
                 clip.audio
@@ -277,6 +279,21 @@ class Runner:
                 self.scored_now += 1
             except Exception as error:  # noqa: BLE001 — recorded per clip and metric; the run goes on
                 self._fail(job, metric.id, "score", error)
+
+    def _store_preview(self, job: ClipJob, clip: ClipInputs) -> None:
+        """Thumbnails and input paths for ``tfbench report`` (tfbench/evaluate/preview.py); never fails the clip."""
+        from tfbench.evaluate import preview
+
+        try:
+            gt = clip.frames("gt") if clip.has("gt") else None
+            jpeg, meta = preview.make_preview(clip.frames("pred"), gt, {"pred": job.pred, "gt": job.gt, "audio": job.audio}, clip.fps)
+            folder = _safe_clip_dir(self.cache.root, job.clip_id)
+            write_bytes_atomic(folder / preview.JPEG_NAME, jpeg)
+            write_text_atomic(folder / preview.JSON_NAME, json.dumps(meta, indent=1, sort_keys=True))
+        except StorageError:
+            raise  # a full or read-only disk stops the run (docs/reliability.md)
+        except Exception as error:  # noqa: BLE001 — a missing preview only thins the report
+            self._log_traceback(job.clip_id, "preview", error)
 
     # ------------------------------------------------------------------ run
 

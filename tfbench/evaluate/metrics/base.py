@@ -29,7 +29,8 @@ class ClipScore:
 
     ``values``: scalar per-clip values by id (e.g. ``{"lse_c": 7.1, "lse_d": 6.9}``), the
     rows of the per-clip table. ``state``: arrays the aggregate needs beyond the values
-    (e.g. FID's per-clip feature sum, outer-product sum and count), saved with ``np.savez``.
+    (e.g. FID's per-clip feature sum, outer-product sum and count) or ``tfbench report``
+    shows (LMD's mouth points), saved with ``np.savez``.
     ``info``: small JSON-able notes (e.g. ``{"frames_compared": 74}``).
     """
 

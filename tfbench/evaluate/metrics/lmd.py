@@ -16,6 +16,8 @@ Two published protocols, each matched number for number (docs/metrics/lmd.md):
 Distances are in pixels of the evaluated frames. Per clip, then the mean over clips. A
 frame where either side has no face is skipped (as both scripts do) and counted; a clip
 scoring less than ``min_coverage`` of its frames fails with FaceError.
+The clip's mouth points of the ATVGnet pass (float32 [T,20,2], NaN where no face) are kept
+in the score's ``state`` for the report's overlays.
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ class LMDDlib(FaceMetric):
         suffix = f"@{self.backend}"
         values: dict[str, float] = {}
         info: dict[str, dict] = {}
+        state: dict[str, np.ndarray] = {}
         for names, detection in self.passes:
             pred = clip.landmarks("pred", self.backend, **detection)
             gt = clip.landmarks("gt", self.backend, **detection)
@@ -92,10 +95,13 @@ class LMDDlib(FaceMetric):
             why = f"{counts['frames_no_face_pred']} prediction and {counts['frames_no_face_gt']} ground-truth frames without a face"
             values.update(self.coverage_values({names[0] + suffix: (counts["frames_scored"], counts["frames"])}, why))
             found = {"lmd": atvgnet_lmd(pred.points[usable], gt.points[usable])} if "lmd" in names else {}
+            if "lmd" in names:  # per-frame mouth points for `tfbench report`'s overlays (the mean aggregate ignores them)
+                state = {"mouth_pred": pred.points[:, MOUTH].astype(np.float32),
+                         "mouth_gt": gt.points[:, MOUTH].astype(np.float32)}
             if "m_lmd" in names:
                 found.update(eat_lmd(pred.points[usable], gt.points[usable]))
             values.update({name + suffix: found[name] for name in names})
-        return ClipScore(values=values, info=info)
+        return ClipScore(values=values, state=state, info=info)
 
     def protocol_params(self) -> dict:
         return {

@@ -162,7 +162,8 @@ class LSE(Metric):
         score = scoring.score_crops(syncnet, crops, audio, batch_size=self.batch_size, device=self.device)
         return ClipScore(
             values={"lse_c": score.lse_c, "lse_d": score.lse_d, "av_offset": float(score.av_offset)},
-            info={"windows": score.num_windows, **info},
+            # the whole curve, for `tfbench report`: index i is AV offset vshift - i (reference convention)
+            info={"windows": score.num_windows, "offset_distances": [round(float(d), 5) for d in score.mean_distances], **info},
         )
 
     def aggregate(self, scores: Iterable[ClipScore]) -> dict[str, float | None]:
