@@ -15,15 +15,13 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
-from tfbench.errors import InputError, TfbenchError
+from tfbench.errors import InputError
 from tfbench.models.cpnet.config import CROP_FRACTION, CPNetConfig
 from tfbench.models.cpnet.networks import LOWER_FACE
 
@@ -32,7 +30,6 @@ SKETCH_PARTS = ((False, 0, 17), (False, 17, 22), (False, 22, 27), (False, 27, 31
                 (True, 36, 42), (True, 42, 48), (True, 48, 60), (True, 60, 68))
 #: Side of the clip on which density maps are drawn so that the kernel has the paper's size in the 224 crop.
 DENSITY_CLIP_SIZE = round(224 / CROP_FRACTION)
-CACHE_VERSION = "v1"
 
 
 @dataclass(frozen=True)
@@ -105,14 +102,13 @@ def window_indices(t: int, count: int, window: int) -> np.ndarray:
     return np.clip(np.arange(t - half, t + half + 1), 0, count - 1)
 
 
-def generator_input(faces: np.ndarray, sketches: np.ndarray, t: int, window: int) -> np.ndarray:
-    """float32 ``[window + 3, S, S]`` for frame t: landmark images t-k..t+k, then frame t in [0, 1]
-    with rows ``S//2`` and below set to 0. ``faces`` uint8 ``[T, S, S, 3]``, ``sketches`` uint8 ``[T, S, S]``."""
-    frame = np.asarray(faces[t], dtype=np.float32).transpose(2, 0, 1) / 255.0
-    frame = frame.copy()
-    frame[:, frame.shape[1] // 2:] = 0
-    lines = np.asarray(sketches[window_indices(t, len(sketches), window)], dtype=np.float32)
-    return np.concatenate([lines, frame])
+def generator_input(frame: np.ndarray, window_sketches: np.ndarray) -> np.ndarray:
+    """float32 ``[window + 3, S, S]`` for frame t: the landmark images of t-k..t+k (uint8
+    ``[window, S, S]``, :func:`window_indices`), then frame t (uint8 ``[S, S, 3]``) in [0, 1]
+    with rows ``S//2`` and below set to 0."""
+    image = np.asarray(frame, dtype=np.float32).transpose(2, 0, 1) / 255.0
+    image[:, image.shape[1] // 2:] = 0
+    return np.concatenate([np.asarray(window_sketches, dtype=np.float32), image])
 
 
 def normalise_landmarks(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -170,108 +166,73 @@ def mel_windows(mel: np.ndarray, frames: np.ndarray, fps: float = 25.0) -> np.nd
 # ------------------------------------------------------------------ training data
 
 
-@dataclass
-class CachedClip:
-    """One training clip at CPNet's resolution (memory-mapped arrays)."""
-
-    clip_id: str
-    width: int  # processed clip side, pixels (the density accessor's source size)
-    faces: np.ndarray  # uint8 [T, S, S, 3]
-    sketches: np.ndarray  # uint8 [T, S, S]
-    landmarks: np.ndarray  # float32 [T, 68, 2] processed-clip pixels, NaN where no face
-    mel: np.ndarray  # float32 [n, 80]
-
-
-def _cache_clip(row: dict, clip_path: Path, folder: Path, config: CPNetConfig) -> None:
-    from tfbench.io.audio import read_audio
-    from tfbench.io.features import log_mel
-    from tfbench.io.video import read_video
-
-    frames = read_video(clip_path, fps=25.0).frames
-    landmarks = np.asarray(row["landmarks"], dtype=np.float32).reshape(-1, 68, 2)
-    count = min(len(frames), len(landmarks))
-    crop = CentralCrop(frames.shape[1], frames.shape[2], config.image_size)
-    points = crop.points(landmarks[:count])
-    arrays = {"faces": crop.frames(frames[:count]),
-              "sketches": np.stack([landmark_image(p, config.image_size) for p in points]),
-              "landmarks": landmarks[:count], "mel": log_mel(read_audio(clip_path)).astype(np.float32)}
-    folder.mkdir(parents=True, exist_ok=True)
-    for key, value in arrays.items():
-        partial = folder / f"{row['clip_id']}.{key}.tmp.npy"
-        np.save(partial, value)
-        os.replace(partial, folder / f"{row['clip_id']}.{key}.npy")
-
-
 class TrainingClips:
-    """The train split of a prepared dataset at CPNet's resolution, sampled in windows.
+    """The train split of a prepared dataset, sampled in windows for CPNet.
 
-    Clips are decoded once into ``$TFBENCH_HOME/cache/cpnet/<version>/<fingerprint>/<S>/``
-    and memory-mapped; density maps are drawn per sampled frame through the dataset's
+    Clips come from the shared pipeline :class:`tfbench.train.data.TrainingData` at their
+    own resolution (memory-mapped); each sampled frame is cropped and resized here, its
+    landmark images are drawn and its density map is drawn through the dataset's
     accessor. ``identities``: the speakers of the clips used (CPNet is person-specific).
     """
 
-    KEYS = ("faces", "sketches", "landmarks", "mel")
-
     def __init__(self, dataset, config: CPNetConfig, split: str = "train", progress=None) -> None:
-        from tfbench.weights import tfbench_home
+        from tfbench.train.data import TrainingData
 
         self.config, self.dataset = config, dataset
-        rows = dataset.split(split)
-        folder = tfbench_home() / "cache" / "cpnet" / CACHE_VERSION / str(dataset.fingerprint) / str(config.image_size)
-        self.clips: list[CachedClip] = []
-        self.skipped: list[dict] = []
-        identities = set()
-        for row in rows:
-            clip_id = row["clip_id"]
-            if not (folder / f"{clip_id}.mel.npy").exists():
-                if progress:
-                    progress(f"caching {clip_id}")
-                try:
-                    _cache_clip(row, dataset.clip_path(row), folder, config)
-                except TfbenchError as error:  # unreadable media: skip the clip, say so
-                    self.skipped.append({"clip_id": clip_id, "reason": str(error)})
-                    continue
-            arrays = {key: np.load(folder / f"{clip_id}.{key}.npy", mmap_mode="r") for key in self.KEYS}
-            clip = CachedClip(clip_id, int(row["width"]), **arrays)
-            finite = np.isfinite(np.asarray(clip.landmarks).reshape(len(clip.landmarks), -1)).all(1)
-            if len(clip.faces) < config.temporal_frames or not finite.any():
-                self.skipped.append({"clip_id": clip_id, "reason": f"{len(clip.faces)} frames, {int(finite.sum())} with a face"})
-                continue
-            self.clips.append(clip)
-            identities.add(str(row.get("speaker") or "unknown"))
+        self.data = TrainingData(dataset, split=split, size=None, min_frames=config.temporal_frames, progress=progress)
+        self.skipped = list(self.data.skipped)
+        self.clips = []
+        for clip in self.data.clips:
+            landmarks = np.asarray(clip.landmarks) if clip.landmarks is not None else np.full((1, 68, 2), np.nan)
+            if not np.isfinite(landmarks.reshape(len(landmarks), -1)).all(1).any():
+                self.skipped.append({"clip_id": clip.clip_id, "reason": "no frame with face landmarks"})
+            else:
+                self.clips.append(clip)
         if not self.clips:
-            raise InputError(f"no usable training clip in split {split!r} of {dataset.root}: {self.skipped[:5]}")
-        self.identities = sorted(identities)
+            raise InputError(f"no training clip of split {split!r} in {dataset.root} has landmarks: {self.skipped[:5]}")
+        self.identities = sorted({str(clip.labels.get("speaker", "unknown")) for clip in self.clips})
 
     def lower_face_mean(self) -> np.ndarray:
         """float32 ``[33, 2]``: the mean eye-normalised lower face over every training frame with a face."""
         shapes = [normalise_landmarks(np.asarray(c.landmarks))[0][:, list(LOWER_FACE)] for c in self.clips]
-        stacked = np.concatenate(shapes)
-        return np.nanmean(stacked, axis=0).astype(np.float32)
+        return np.nanmean(np.concatenate(shapes), axis=0).astype(np.float32)
 
-    def batch(self, rng: np.random.Generator) -> dict[str, torch.Tensor]:
-        """``batch_size`` windows of ``temporal_frames`` consecutive frames (B, K below).
+    def batch(self, rng: np.random.Generator, local: slice | None = None) -> dict[str, torch.Tensor]:
+        """The global batch of ``batch_size`` windows of ``temporal_frames`` consecutive frames
+        (B, K below) drawn from ``rng``; only the ``local`` slice is materialised.
 
         inputs ``[B,K,window+3,S,S]``, sketch ``[B,K,1,S,S]`` (frame t's landmark image),
         target ``[B,K,3,S,S]``, density ``[B,K,1,S,S]``, mel ``[B,K,16,80]``, lower
-        ``[B,K,33,2]`` (eye-normalised lower-face landmarks, NaN-free) and lower_valid ``[B,K]``.
+        ``[B,K,33,2]`` (eye-normalised lower-face landmarks, NaN set to 0) and lower_valid ``[B,K]``.
         """
-        samples = [self._sample(self.clips[rng.integers(len(self.clips))], rng) for _ in range(self.config.batch_size)]
+        config = self.config
+        picks = []
+        for _ in range(config.batch_size):  # uniform over clips, then over start frames
+            clip = self.clips[int(rng.integers(len(self.clips)))]
+            picks.append((clip, int(rng.integers(clip.num_frames - config.temporal_frames + 1))))
+        samples = [self._sample(clip, start) for clip, start in picks[local or slice(None)]]
         return {key: torch.stack([torch.as_tensor(s[key]) for s in samples]) for key in samples[0]}
 
-    def _sample(self, clip: CachedClip, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        config, count = self.config, len(clip.faces)
-        start = int(rng.integers(count - config.temporal_frames + 1))
+    def _sample(self, clip, start: int) -> dict[str, np.ndarray]:
+        from tfbench.io.features import log_mel
+
+        config, count, size = self.config, clip.num_frames, self.config.image_size
         frames = np.arange(start, start + config.temporal_frames)
-        landmarks = np.asarray(clip.landmarks[frames])
+        around = np.unique(np.concatenate([window_indices(int(t), count, config.landmark_window) for t in frames]))
+        height, width = clip.frames.shape[1:3]
+        crop = CentralCrop(height, width, size)
+        sketches = {int(index): landmark_image(points, size)  # only the frames the windows read
+                    for index, points in zip(around, crop.points(np.asarray(clip.landmarks[around])))}
+        faces = crop.frames(np.asarray(clip.frames[frames]))
+        landmarks = np.asarray(clip.landmarks[frames], np.float32)
         lower = normalise_landmarks(landmarks)[0][:, list(LOWER_FACE)]
-        valid = np.isfinite(lower.reshape(len(lower), -1)).all(1)
         return {
-            "inputs": np.stack([generator_input(clip.faces, clip.sketches, int(t), config.landmark_window) for t in frames]),
-            "sketch": np.asarray(clip.sketches[frames], np.float32)[:, None],
-            "target": to_tensor(np.asarray(clip.faces[frames])).numpy(),
-            "density": density_target(self.dataset, clip.width, landmarks, config),
-            "mel": mel_windows(np.asarray(clip.mel), frames),
+            "inputs": np.stack([generator_input(face, np.stack([sketches[int(i)] for i in window_indices(
+                int(t), count, config.landmark_window)])) for face, t in zip(faces, frames)]),
+            "sketch": np.stack([sketches[int(t)] for t in frames]).astype(np.float32)[:, None],
+            "target": to_tensor(faces).numpy(),
+            "density": density_target(self.dataset, width, landmarks, config),
+            "mel": mel_windows(log_mel(np.asarray(clip.audio)), frames),
             "lower": np.nan_to_num(lower).astype(np.float32),
-            "lower_valid": valid.astype(np.float32),
+            "lower_valid": np.isfinite(lower.reshape(len(lower), -1)).all(1).astype(np.float32),
         }

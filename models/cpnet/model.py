@@ -106,7 +106,8 @@ class CPNet(Generator):
     def drive(self, request: GenerationRequest) -> str:
         """``"landmarks"`` (paper protocol) or ``"audio"`` (front end), see the module docstring."""
         options = getattr(request, "options", None) or {}
-        drive = options.get("drive") or ("landmarks" if "split" in (request.extra or {}) else "audio")
+        row_built = bool({"speaker", "split"} & set(request.extra or {}))  # request_from_row sets these
+        drive = options.get("drive") or ("landmarks" if row_built else "audio")
         if drive not in DRIVES:
             raise InputError(f"cpnet: option drive={drive!r}; choose one of {', '.join(DRIVES)}")
         return drive
@@ -131,7 +132,7 @@ class CPNet(Generator):
     def generate(self, request: GenerationRequest) -> np.ndarray:
         import torch
 
-        from tfbench.models.cpnet.data import CentralCrop, generator_input, landmark_image, to_tensor
+        from tfbench.models.cpnet.data import CentralCrop, generator_input, landmark_image, to_tensor, window_indices
 
         self.check_request(request)
         config, count = self.config, request.num_frames
@@ -149,8 +150,8 @@ class CPNet(Generator):
         with torch.no_grad():
             for start in range(0, count, CHUNK_FRAMES):
                 index = np.arange(start, min(count, start + CHUNK_FRAMES))
-                inputs = torch.from_numpy(np.stack([generator_input(faces, sketches, int(t), config.landmark_window)
-                                                    for t in index])).to(device)
+                inputs = torch.from_numpy(np.stack([generator_input(faces[t], sketches[window_indices(
+                    int(t), count, config.landmark_window)]) for t in index])).to(device)
                 sketch = to_tensor(np.repeat(sketches[index, :, :, None] * 255, 3, axis=-1)).to(device)
                 out = self.generator(inputs, self.condenser(sketch))
                 generated[index] = (out.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()

@@ -24,10 +24,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from tfbench.models.cpnet.config import CPNetConfig
-
-#: CLIP's input normalisation (OpenAI), applied to the landmark image before the tower.
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+from tfbench.nets.clip import MEAN as CLIP_MEAN
+from tfbench.nets.clip import STD as CLIP_STD
 
 
 def generator_in_channels(config: CPNetConfig) -> int:

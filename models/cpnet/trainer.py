@@ -112,11 +112,7 @@ class CPNetTrainer(Trainer):
 
     def step(self, step: int, rng: np.random.Generator) -> dict[str, float]:
         cfg = self.cfg
-        batch = self.data.batch(rng)
-        local = getattr(self, "context", None)
-        if local is not None and getattr(local, "enabled", False):
-            part = local.local(cfg.batch_size)
-            batch = {key: value[part] for key, value in batch.items()}
+        batch = self.data.batch(rng, self.context.local(cfg.batch_size))
         batch = {key: value.to(self.device) for key, value in batch.items()}
         b = batch["inputs"].shape[0]
         inputs, sketch = batch["inputs"].flatten(0, 1), batch["sketch"].flatten(0, 1)
@@ -127,6 +123,9 @@ class CPNetTrainer(Trainer):
         clip_code = self.condenser(sketch.expand(-1, 3, -1, -1))
         fake = self.generator(inputs, clip_code)
 
+        critics = (self.frame_discriminator, self.temporal_discriminator, self.predictor)
+        for critic in critics:  # the generator's loss updates only the generator: no weight gradients here
+            critic.requires_grad_(False)
         terms: dict[str, torch.Tensor] = {}
         if "adv" in cfg.losses:
             terms["adv"] = L.lsgan_real(self.frame_discriminator(torch.cat([inputs, fake], 1)))
@@ -141,6 +140,8 @@ class CPNetTrainer(Trainer):
         total = sum(cfg.lambdas[name] * value for name, value in terms.items())
         self.optimizer_g.zero_grad(set_to_none=True)
         total.backward()
+        for critic in critics:
+            critic.requires_grad_(True)
         self.reduce_gradients(self.generator)
         self.optimizer_g.step()
         logged = {"total": total.item()} | {f"g_{name}": value.item() for name, value in terms.items()}
