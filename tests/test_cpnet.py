@@ -22,7 +22,7 @@ from tfbench.models.cpnet.config import PAPER, TINY
 #: Parameters of the paper-size networks (docs/models/cpnet.md).
 PAPER_PARAMETERS = {"generator": 37_059_267, "predictor": 394_497, "frame_discriminator": 2_774_977,
                     "temporal_discriminator": 2_773_953, "audio_to_landmarks": 1_043_138, "clip_visual": 87_849_216}
-TINY_STEPS = 120
+TINY_STEPS = 40
 
 
 class OneClip:
@@ -31,7 +31,7 @@ class OneClip:
     def __init__(self, prepared, index: int = 0) -> None:
         self.prepared = prepared
         self.root, self.name, self.fingerprint = prepared.root, prepared.name, prepared.fingerprint
-        self.index = index
+        self.meta, self.index = prepared.meta, index
 
     def split(self, name: str):
         rows = self.prepared.split(name)
@@ -39,6 +39,9 @@ class OneClip:
 
     def clip_path(self, row):
         return self.prepared.clip_path(row)
+
+    def audio_path(self, row):
+        return self.prepared.audio_path(row)
 
     def density_maps(self, row, size=None):
         return self.prepared.density_maps(row, size)
@@ -208,7 +211,7 @@ def test_generate_writes_a_playable_mp4_with_audio(tiny_run, prepared_sample, tm
     from tfbench.io.video import read_video
 
     row = prepared_sample.split("train")[1]
-    image = tmp_path / "face.png"
+    image = tmp_path / "face.jpg"
     cv2.imwrite(str(image), cv2.cvtColor(read_video(prepared_sample.clip_path(row)).frames[0], cv2.COLOR_RGB2BGR))
     speech = read_audio(prepared_sample.audio_path(row))[: 16000 + 8000]  # 1.5 s -> 37 frames
     wavfile.write(tmp_path / "speech.wav", 16000, np.round(speech * 32767).astype(np.int16))

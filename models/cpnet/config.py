@@ -83,6 +83,9 @@ class CPNetConfig:
         unknown = sorted(set(self.losses) - set(ALL_LOSSES) - set(STAND_INS))
         if unknown:
             raise TfbenchError(f"unknown CPNet losses {unknown}; known: {', '.join(ALL_LOSSES + STAND_INS)}")
+        unweighted = sorted(set(self.losses) - set(self.lambdas))
+        if unweighted:
+            raise TfbenchError(f"losses {unweighted} have no weight in this config's lambdas {self.lambdas}")
         if self.landmark_window < 1 or self.landmark_window % 2 == 0:
             raise TfbenchError(f"landmark_window must be odd (t-k .. t+k), got {self.landmark_window}")
         if self.temporal_frames < 1 or self.batch_size < 1:
