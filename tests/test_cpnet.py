@@ -21,7 +21,7 @@ from tfbench.models.cpnet.config import PAPER, TINY
 
 #: Parameters of the paper-size networks (docs/models/cpnet.md).
 PAPER_PARAMETERS = {"generator": 37_059_267, "predictor": 394_497, "frame_discriminator": 2_774_977,
-                    "temporal_discriminator": 2_773_953, "audio_to_landmarks": 1_043_138, "clip_visual": 87_849_216}
+                    "temporal_discriminator": 2_773_953, "audio_to_landmarks": 1_042_242, "clip_visual": 87_849_216}
 TINY_STEPS = 40
 
 

@@ -222,9 +222,9 @@ class AudioToLandmarks(nn.Module):
         super().__init__()
         c = channels
         self.body = nn.Sequential(
-            nn.Conv2d(1, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU(True),
-            nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), nn.BatchNorm2d(2 * c), nn.ReLU(True),
-            nn.Conv2d(2 * c, 4 * c, 3, stride=2, padding=1), nn.BatchNorm2d(4 * c), nn.ReLU(True),
+            nn.Conv2d(1, c, 3, padding=1), nn.ReLU(True),  # no batch norm: ranks of a data-parallel run stay identical
+            nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), nn.ReLU(True),
+            nn.Conv2d(2 * c, 4 * c, 3, stride=2, padding=1), nn.ReLU(True),
             nn.AdaptiveAvgPool2d((2, 5)), nn.Flatten(),
             nn.Linear(4 * c * 10, 4 * c), nn.ReLU(True), nn.Linear(4 * c, 2 * len(LOWER_FACE)),
         )
