@@ -51,6 +51,26 @@ class CPNet(Generator):
         return CPNetTrainer
 
     @classmethod
+    def tiny_test_checkpoint(cls, tmp_dir: Path) -> Path:
+        """Random-initialised networks of the tiny config, no identity, non-canonical (conformance tests)."""
+        import torch
+
+        from tfbench.models.cpnet.networks import AudioToLandmarks, DenseGenerator
+        from tfbench.models.cpnet.trainer import build_condenser, resolve_config
+        from tfbench.train.checkpoint import Checkpoint, save_checkpoint
+
+        config = resolve_config("tiny")
+        torch.manual_seed(0)
+        condenser = build_condenser(config)
+        state = {"generator": DenseGenerator(config, condenser.dim).state_dict(),
+                 "clip_visual": condenser.visual.state_dict(),
+                 "audio_to_landmarks": AudioToLandmarks(config.a2l_channels).state_dict(),
+                 "identities": [], "dataset_fingerprint": None}
+        checkpoint = Checkpoint(model=cls.name, config_name="tiny", config=config.to_dict(), step=0, state=state,
+                                canonical=False, notes="random-initialised tiny test checkpoint (conformance tests)")
+        return save_checkpoint(checkpoint, Path(tmp_dir) / "cpnet_tiny_test.pt")
+
+    @classmethod
     def from_checkpoint(cls, path: Path | None, device: str = "cpu") -> "CPNet":
         """Everything inference needs is in the checkpoint, the CLIP image tower included."""
         from tfbench.models.cpnet.config import CPNetConfig
