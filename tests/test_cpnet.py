@@ -116,6 +116,23 @@ def test_lower_face_replacement_round_trips_through_eye_normalised_coordinates(p
     np.testing.assert_allclose(with_lower_face(rotated, local[:, list(LOWER_FACE)]), rotated, atol=1e-3)
 
 
+def test_predictor_objective_is_eq3_bounded_like_a_hinge():
+    from tfbench.models.cpnet.losses import predictor_loss, rms
+
+    class Lookup(torch.nn.Module):  # P(image) = image's first channel: the losses are then known by hand
+        def forward(self, images):
+            return images[:, :1]
+
+    real, density = torch.zeros(2, 3, 8, 8), torch.full((2, 1, 8, 8), 0.5)
+    for gap, lam, margin in ((0.01, 0.1, 0.05), (0.2, 0.1, 0.05)):
+        fake = torch.full((2, 3, 8, 8), gap)
+        loss, parts = predictor_loss(Lookup(), real, fake, density, lam, margin)
+        paper = rms(real[:, :1] - density) - lam * rms(fake[:, :1] - real[:, :1])  # eq. (3)
+        expected = paper + lam * margin if gap < margin else rms(real[:, :1] - density)
+        assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+        assert parts["p_separation"] == pytest.approx(gap, rel=1e-4)
+
+
 def test_identity_problem_flags_unseen_speakers_only(tiny_run):
     from tfbench.models.cpnet import CPNet
 
