@@ -40,6 +40,7 @@ class CPNetTrainer(Trainer):
     """Networks, optimisers and training data of one CPNet run (person-specific)."""
 
     model_name = "cpnet"
+    weights = ("clip_vit_b32", "vgg19")  # the paper config's CLIP condenser and VGG-19 L_r (listed by `tfbench weights list`)
 
     @classmethod
     def check_ready(cls, config_name: str, overrides: dict | None = None, stage: str = "main") -> None:
