@@ -141,6 +141,7 @@ def test_identity_problem_flags_unseen_speakers_only(tiny_run):
     assert model.identity_problem(model.dataset_fingerprint, {"W001"}) is None
     flag = model.identity_problem("other", {"W001", "W002"})
     assert "W002" in flag and "another dataset" in flag and "PERSON-SPECIFIC" in flag
+    assert "may hold clips this model was trained on" in model.identity_problem("other", {"W001"})
 
 
 # ------------------------------------------------------------------ training and checkpoints

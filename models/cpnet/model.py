@@ -105,14 +105,17 @@ class CPNet(Generator):
 
     def identity_problem(self, dataset_fingerprint: str | None, speakers: set[str]) -> str | None:
         """Why scores on ``speakers`` of the dataset ``dataset_fingerprint`` are not this
-        person-specific model's protocol, or None when every speaker was trained on."""
+        person-specific model's protocol, or None (trained identities, same prepared dataset)."""
         unseen = sorted(str(s) for s in speakers if str(s) not in self.identities)
-        if not unseen:
-            return None
-        where = "" if dataset_fingerprint == self.dataset_fingerprint else " of another dataset"
-        return (f"PERSON-SPECIFIC model trained on {', '.join(self.identities)} (dataset {self.dataset_fingerprint}) "
-                f"evaluated on unseen identities{where}: {', '.join(unseen[:10])}. CPNet is trained per identity; "
-                "these scores measure transfer to other people, not the paper's protocol.")
+        trained = f"PERSON-SPECIFIC model trained on {', '.join(self.identities) or 'no identity'} (dataset {self.dataset_fingerprint})"
+        if unseen:
+            where = "" if dataset_fingerprint == self.dataset_fingerprint else " of another dataset"
+            return (f"{trained} evaluated on unseen identities{where}: {', '.join(unseen[:10])}. CPNet is trained per "
+                    "identity; these scores measure transfer to other people, not the paper's protocol.")
+        if dataset_fingerprint != self.dataset_fingerprint:
+            return (f"{trained} evaluated on another prepared dataset ({dataset_fingerprint}): its test split may hold "
+                    "clips this model was trained on.")
+        return None
 
     def check_dataset(self, dataset, split: str) -> str | None:
         """Hook of ``tfbench evaluate --model``: a note (the result becomes non-canonical) when the
