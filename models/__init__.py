@@ -18,6 +18,7 @@ MODELS.add("ground_truth", "tfbench.models.baselines:GroundTruth")
 MODELS.add("static", "tfbench.models.baselines:StaticFrame")
 MODELS.add("g4g", "tfbench.models.g4g:G4G")
 MODELS.add("wav2lip", "tfbench.models.wav2lip:Wav2Lip")
+MODELS.add("cpnet", "tfbench.models.cpnet:CPNet")
 
 
 def load_model(name: str, checkpoint: str | Path | None = None, device: str = "cpu") -> "Generator":

@@ -114,6 +114,15 @@ class Generator(ABC):
 
         raise TfbenchError(f"model {cls.name!r} has nothing to train")
 
+    def check_dataset(self, dataset, split: str) -> str | None:
+        """Called by ``evaluate --model`` before it runs ``split`` of the prepared ``dataset``.
+
+        Returns a note when the scores would not follow the method's protocol (e.g. a
+        person-specific checkpoint on identities it was not trained on): the result is then
+        non-canonical and carries the note. Raise TfbenchError to refuse. Default: None.
+        """
+        return None
+
     def check_request(self, request: GenerationRequest) -> None:
         """Raise InputError for a missing input in ``needs`` or audio shorter than the video."""
         from tfbench.errors import InputError

@@ -89,6 +89,7 @@ def model_jobs(model_name, checkpoint, dataset, split, limit, out, device):
     rows = prepared.split(split)
     count = len(rows) if limit is None else min(limit, len(rows))
     generator = MODELS.get(model_name).from_checkpoint(checkpoint, device=device)
+    caveat = generator.check_dataset(prepared, split)  # e.g. a person-specific model on other identities
 
     def generate_for(index: int):
         def generate(clip):
@@ -113,8 +114,8 @@ def model_jobs(model_name, checkpoint, dataset, split, limit, out, device):
         dataset_fingerprint=prepared.fingerprint,
         recipe_version=str(prepared.meta.get("recipe_version")) if prepared.meta.get("recipe_version") is not None else None,
         checkpoint_sha256=generator.checkpoint_sha256,
-        model_canonical=bool(generator.canonical),
-        model_notes=generator.notes,
+        model_canonical=bool(generator.canonical) and not caveat,
+        model_notes="; ".join(filter(None, [generator.notes, caveat])),
     )
     identity = {
         "protocol": SELF_RECONSTRUCTION,
