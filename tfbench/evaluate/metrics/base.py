@@ -95,11 +95,13 @@ class FaceMetric(Metric):
     frames. The aggregate records the coverage over the scored clips in ``aggregate_notes``.
     """
 
-    def __init__(self, device: str = "cpu", min_coverage: float = MIN_FACE_COVERAGE, **params) -> None:
-        super().__init__(device, **params)
-        if not 0.0 <= float(min_coverage) <= 1.0:
-            from tfbench.errors import InputError
+    def __init__(self, device: str = "cpu", min_coverage: float = MIN_FACE_COVERAGE, **unknown) -> None:
+        from tfbench.errors import InputError
 
+        if unknown:  # a misspelt parameter must not silently give the default protocol
+            raise InputError(f"{self.id}: unknown parameter(s) {', '.join(sorted(unknown))}; it takes min_coverage only")
+        super().__init__(device)
+        if not 0.0 <= float(min_coverage) <= 1.0:
             raise InputError(f"{self.id}: min_coverage must be in [0, 1], got {min_coverage}")
         self.min_coverage = float(min_coverage)
         self.aggregate_notes: dict = {}

@@ -87,9 +87,9 @@ class CSIMArcFace(CSIMDlib):
     def __init__(self, device: str = "cpu", **params) -> None:
         import importlib.util
 
+        super().__init__(device, **params)  # refuses unknown parameters first
         if importlib.util.find_spec("onnxruntime") is None:
             raise TfbenchError('csim@arcface needs onnxruntime, which is not installed. Fix:\n  pip install "tfbench[insightface]"')
-        super().__init__(device, **params)
 
     def protocol_params(self) -> dict:
         return {**super().protocol_params(), "alignment": "5 points from dlib 68 -> insightface arcface_dst, 112x112"}
