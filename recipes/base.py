@@ -95,9 +95,11 @@ class Recipe:
     version: str = "1"
     splits: tuple[str, ...] = ("train", "test")
     max_clip_seconds: float | None = None
+    #: Short display name (leaderboards; tfbench.registry.dataset_titles).
+    title: str = ""
     #: Source dataset, for the dataset card (recipes/hub.py): full name, homepage, licence
     #: terms (plain text), Hub licence id ("other" when it has none) and BibTeX citation.
-    title: str = ""
+    full_name: str = ""
     homepage: str = ""
     license: str = ""
     license_id: str = "other"

@@ -67,7 +67,7 @@ class HdtfRecipe(Recipe):
     version = "1"
     splits = ("train", "test")
     max_clip_seconds = 10.0
-    title = "HDTF (High-Definition Talking Face)"
+    full_name = "HDTF (High-Definition Talking Face)"
     homepage = "https://github.com/MRzzm/HDTF"
     license = ("HDTF is published as YouTube URLs plus annotations; its authors state no licence for the "
                "videos, whose copyright stays with their uploaders and whose use is governed by YouTube's "

@@ -106,7 +106,7 @@ def card_text(recipe: "Recipe", meta: dict, sources: list[dict], failures: list[
         lines += [f"  - split: {split}", f"    path: data/{split}-*"]
     lines.append("---")
     body = [
-        f"# {recipe.title or recipe.name}: prepared by tfbench",
+        f"# {recipe.full_name or recipe.title or recipe.name}: prepared by tfbench",
         "",
         f"Made by `tfbench prepare {recipe.name}` (recipe `{recipe.name}` version {recipe.version}, "
         f"tfbench {meta['tfbench_version']}). Each row is one processed clip: a 25 fps square face crop "
@@ -119,7 +119,7 @@ def card_text(recipe: "Recipe", meta: dict, sources: list[dict], failures: list[
         "",
         "## Source data",
         "",
-        f"{recipe.title or recipe.name}. Homepage: {recipe.homepage or '-'}",
+        f"{recipe.full_name or recipe.title or recipe.name}. Homepage: {recipe.homepage or '-'}",
         "",
         "**Licence and terms of the source data.** " + recipe.license,
         "",

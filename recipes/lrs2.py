@@ -50,7 +50,7 @@ class Lrs2Recipe(Recipe):
     version = "1"
     splits = LISTS
     max_clip_seconds = 10.0
-    title = "LRS2-BBC (Lip Reading Sentences 2)"
+    full_name = "LRS2-BBC (Lip Reading Sentences 2)"
     homepage = "https://www.robots.ox.ac.uk/~vgg/data/lip_reading/lrs2.html"
     license = ("BBC content, available for non-commercial academic research only under the data-sharing "
                "agreement with BBC Research & Development that you signed to obtain it; the agreement does "

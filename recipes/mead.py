@@ -56,7 +56,7 @@ class MeadRecipe(Recipe):
     title = "MEAD"  # display name (leaderboards)
     version = "1"
     splits = ("train", "test")
-    title = "MEAD (Multi-view Emotional Audio-visual Dataset)"
+    full_name = "MEAD (Multi-view Emotional Audio-visual Dataset)"
     homepage = "https://wywu.github.io/projects/MEAD/MEAD.html"
     license = ("MEAD's own Terms of Use (the 'Terms of Use' PDF in the MEAD repository, uniBruce/Mead; "
                "the repository's MIT licence covers its code, not the videos). The videos show identifiable "

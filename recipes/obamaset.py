@@ -24,7 +24,7 @@ class ObamaSetRecipe(Recipe):
     version = "1"
     splits = ("train", "test")
     max_clip_seconds = 10.0
-    title = "ObamaSet (President Obama's weekly addresses)"
+    full_name = "ObamaSet (President Obama's weekly addresses)"
     homepage = "https://grail.cs.washington.edu/projects/AudioToObama/"
     license = ("The weekly addresses are works of the U.S. federal government, in the public domain in the "
                "United States (17 U.S.C. 105); rules elsewhere may differ. ObamaSet is the selection of "

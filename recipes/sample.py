@@ -20,7 +20,7 @@ class SampleRecipe(Recipe):
     title = "bundled sample"  # display name (leaderboards)
     version = "1"
     splits = ("train", "test")
-    title = "tfbench bundled sample (synthetic)"
+    full_name = "tfbench bundled sample (synthetic)"
     homepage = "https://pypi.org/project/tfbench/"
     license = ("Synthetic, shipped with tfbench under Apache-2.0: one public-domain photograph (scikit-image's "
                "astronaut, NASA) animated to espeak-ng speech. Not real data; scores on it say nothing about a method.")

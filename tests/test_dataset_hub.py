@@ -38,7 +38,7 @@ def test_card_records_recipe_options_hashes_counts_licence_and_citation(prepared
 @pytest.mark.parametrize("name", ["mead", "hdtf", "lrs2", "obamaset", "sample"])
 def test_every_recipe_names_its_source_licence_and_citation(name):
     recipe = RECIPES.get(name)
-    assert recipe.title and recipe.homepage.startswith("https://") and len(recipe.license) > 40
+    assert recipe.title and recipe.full_name and recipe.homepage.startswith("https://") and len(recipe.license) > 40
     assert recipe.citation.lstrip().startswith("@") and "title" in recipe.citation
     assert recipe.license_id in ("other", "apache-2.0")
 

@@ -18,7 +18,7 @@ table pieces), ``markdown`` (the ``.md`` files), ``files`` (build / write / chec
 ``submit`` (``evaluate --save``), ``site`` (the static HTML site).
 """
 
-from tfbench.leaderboard.columns import DATASET_TITLES, format_value
+from tfbench.leaderboard.columns import format_value
 from tfbench.leaderboard.files import LOCAL_DIR, Leaderboards, build, check, write
 from tfbench.leaderboard.inputs import (
     SMOKE_DATASETS,
@@ -36,7 +36,7 @@ from tfbench.leaderboard.markdown import DOCS_LINK, GENERATED_MARKER, render_loc
 from tfbench.leaderboard.submit import result_file_name, save_result
 
 __all__ = [
-    "DATASET_TITLES", "DOCS_LINK", "GENERATED_MARKER", "LOCAL_DIR", "SMOKE_DATASETS", "Leaderboards",
+    "DOCS_LINK", "GENERATED_MARKER", "LOCAL_DIR", "SMOKE_DATASETS", "Leaderboards",
     "PaperColumn", "PaperFile", "PaperRow", "PaperTable", "SubmittedResult", "build", "check",
     "format_value", "load_paper", "load_papers", "load_results", "refusal_reasons", "render_local",
     "render_published", "result_file_name", "save_result", "write",

@@ -9,7 +9,6 @@ import math
 from tfbench.leaderboard.inputs import SubmittedResult
 from tfbench.results import MetricResult
 
-DATASET_TITLES = {"mead": "MEAD", "hdtf": "HDTF", "lrs2": "LRS2", "obamaset": "ObamaSet", "sample": "bundled sample"}
 
 ColumnKey = tuple[str, str, str, bool]  # (metric id, version, params as JSON, higher_is_better)
 
@@ -58,4 +57,6 @@ def column_label(key: ColumnKey, keys: list[ColumnKey]) -> str:
 
 
 def dataset_title(dataset: str) -> str:
-    return DATASET_TITLES.get(dataset, dataset)
+    from tfbench.registry import dataset_titles
+
+    return dataset_titles().get(dataset, dataset)
