@@ -145,7 +145,7 @@ TINY = TalkCLIPConfig(
     tem_channels=16, sync_frames=5, sync_dim=32,
     image_size=64, descriptor_nc=32, mapping_layers=3, warp_base=8, warp_encoder_layers=3,
     warp_decoder_layers=2, edit_base=8, edit_layers=2, edit_res_blocks=1, max_nc=32, semantic_radius=13,
-    batch_size=2, sync_batch_size=4, renderer_batch_size=2, learning_rate=1e-3, renderer_warp_fraction=0.5,
+    batch_size=2, sync_batch_size=16, renderer_batch_size=2, learning_rate=1e-3, renderer_warp_fraction=0.5,
     renderer_ema=0.9, normalize_coeffs=True, steps={"sync": 100, "renderer": 200, "stage1": 150, "stage2": 150}, checkpoint_every=50,
     perceptual=False, tdmm_kind="offline_pca",
     notes=("DEMO checkpoint (tiny config): d=32, one layer, L=16, 64x64 renderer, a few minutes of CPU training on "
