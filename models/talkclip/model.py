@@ -54,6 +54,8 @@ def style_text(request: GenerationRequest) -> str:
 class TalkCLIP(Generator):
     name = "talkclip"
     needs = frozenset({"reference_image", "audio", "text", "phonemes"})
+    #: CLIP ViT-B/32 for the paper config (a tiny checkpoint carries its own random tower).
+    weights = ("clip_vit_b32",)
 
     def __init__(self, generator, renderer, state: dict, config, device: str = "cpu") -> None:
         import torch
@@ -92,6 +94,16 @@ class TalkCLIP(Generator):
             raise CheckpointError(f"{path} is the {stage!r} stage of talkclip; generation needs the final stage2 "
                                   "checkpoint (`tfbench train talkclip --stage all ...` writes OUT/stage2/last.pt)")
         state = checkpoint.state
+        canonical = checkpoint.canonical
+        for name, used in (state.get("weights_used") or {}).items():  # CLIP must be the file E_t was trained on
+            from tfbench.weights import weights_record
+
+            record = weights_record(name)
+            if record.sha256 != used["sha256"]:
+                raise CheckpointError(f"{path} was trained with {name} sha256 {used['sha256'][:12]}…, but the installed "
+                                      f"file is {record.sha256[:12]}…: install the same file (`tfbench weights import "
+                                      f"{name} FILE`)")
+            canonical = canonical and record.canonical
         try:
             config = TalkCLIPConfig.from_dict(checkpoint.config).validate()
             generator = ExpressionGenerator(config, build_clip_for(config, device))
@@ -106,7 +118,7 @@ class TalkCLIP(Generator):
             raise CheckpointError(f"{path}: the talkclip checkpoint does not match its config ({str(error)[:300]})") from error
         model = cls(generator.to(device), renderer.to(device), state, config, device)
         model.checkpoint_sha256 = checkpoint.sha256
-        model.canonical = checkpoint.canonical
+        model.canonical = canonical
         model.notes = (f"{checkpoint.config_name} config, step {checkpoint.step}: {checkpoint.notes} Style text: "
                        "--set prompt=... if given, else the clip's first TA-MEAD sentence; rows without an emotion "
                        "label (HDTF) use 'An expressionless woman/man.'")

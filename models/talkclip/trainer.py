@@ -46,12 +46,24 @@ def resolve_config(config_name: str, overrides: dict | None = None) -> TalkCLIPC
     return config.validate()
 
 
+#: Loaded ViT-B/32 per (weights file, size, mtime, device): frozen, so stages 1 and 2 of one
+#: ``--stage all`` run and the model loaded afterwards share one copy instead of three loads.
+_CLIP_CACHE: dict[tuple, torch.nn.Module] = {}
+
+
 def build_clip_for(config: TalkCLIPConfig, device) -> torch.nn.Module:
-    """E_t's CLIP: the real ViT-B/32 (weights ``clip_vit_b32``) or a random tiny tower."""
+    """E_t's CLIP: the real ViT-B/32 (weights ``clip_vit_b32``, frozen) or a random tiny tower."""
     from tfbench.nets.clip import build_clip, load_clip
+    from tfbench.weights import weights_path
 
     if isinstance(config.clip_model, str):
-        return load_clip(device=str(device))
+        path = weights_path("clip_vit_b32")
+        stat = path.stat()
+        key = (str(path), stat.st_size, stat.st_mtime_ns, str(device))
+        if key not in _CLIP_CACHE:
+            _CLIP_CACHE.clear()
+            _CLIP_CACHE[key] = load_clip(device=str(device))
+        return _CLIP_CACHE[key]
     return build_clip(config.clip_model).to(device)
 
 
