@@ -167,7 +167,7 @@ def test_generate_cli_writes_mp4_with_audio_and_records_text(model, chain, tmp_p
     assert len(video.frames) == int(np.floor(seconds * 25)) and video.frames.shape[1:] == (128, 128, 3)
     assert len(read_audio(out, sample_rate=16000)) / 16000 == pytest.approx(len(video.frames) / 25, abs=0.1)
     provenance = json.loads((tmp_path / "out.mp4.json").read_text())
-    assert provenance["options"]["text_used"] == text and "NOT CANONICAL" in result.output
+    assert provenance["options"]["text"] == text and "NOT CANONICAL" in result.output
 
 
 def test_evaluate_model_on_the_sample(chain, prepared_sample, tmp_path):

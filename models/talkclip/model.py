@@ -7,8 +7,9 @@ Deep3DFaceRecon pose of the source video, as StyleTalk's inference) or, without 
 the training set's mean pose (``tiny``: a still, frontal head); PIRenderer (E_r) renders
 each frame from the reference image and a 27-frame coefficient window.
 
-Text used (recorded in ``request.options["text_used"]`` and in the model notes):
-``options["prompt"]`` when given; else the request's text (``--text``). A dataset row's text
+Text used (the rule is in the model notes recorded with every result; ``generate``
+records ``--text`` / ``--set prompt=`` in its provenance): ``options["prompt"]`` when
+given; else the request's text (``--text``). A dataset row's text
 (the evaluator's requests carry no ``options["text"]``) whose first TA-MEAD sentence has
 no emotion part ("... looks <emotion> and speaks ...") comes from a dataset without
 emotion labels (HDTF, LRS2, ObamaSet): it is replaced by the paper's HDTF prompt "An
@@ -124,6 +125,27 @@ class TalkCLIP(Generator):
                        "label (HDTF) use 'An expressionless woman/man.'")
         return model
 
+    @classmethod
+    def tiny_test_checkpoint(cls, tmp_dir: Path) -> Path:
+        """A random-initialised stage-2 checkpoint of the tiny config (conformance tests), non-canonical."""
+        import torch
+
+        from tfbench.models.talkclip.networks import ExpressionGenerator
+        from tfbench.models.talkclip.renderer import FaceGenerator
+        from tfbench.models.talkclip.trainer import build_clip_for, resolve_config
+        from tfbench.train.checkpoint import Checkpoint, save_checkpoint
+
+        config = resolve_config("tiny")
+        torch.manual_seed(0)
+        generator = ExpressionGenerator(config, build_clip_for(config, "cpu"))
+        state = {"generator": generator.trainable_state_dict(), "clip": generator.text_encoder.clip.state_dict(),
+                 "renderer": FaceGenerator(config).state_dict(), "coeff_mean": torch.zeros(73),
+                 "coeff_std": torch.ones(73), "mean_pose": torch.zeros(9)}
+        checkpoint = Checkpoint(model=cls.name, config_name="tiny", config=config.to_dict(), step=0, state=state,
+                                canonical=False, notes="random-initialised tiny test checkpoint (conformance tests)",
+                                stage="stage2")
+        return save_checkpoint(checkpoint, Path(tmp_dir) / "talkclip_tiny_test.pt")
+
     def expressions(self, phonemes: np.ndarray, text: str) -> np.ndarray:
         """float32 [T, 64] expression coefficients for int64 [T] phone ids and a style sentence."""
         import torch
@@ -175,7 +197,6 @@ class TalkCLIP(Generator):
     def generate(self, request: GenerationRequest) -> np.ndarray:
         self.check_request(request)
         text = style_text(request)
-        request.options["text_used"] = text
         reference = np.asarray(request.reference_image)
         if reference.dtype != np.uint8 or reference.ndim != 3 or reference.shape[-1] != 3:
             raise InputError(f"clip {request.clip_id!r}: the reference image must be uint8 [H,W,3], got "
