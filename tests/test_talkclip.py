@@ -203,6 +203,23 @@ def test_public_renderer_layout_loads(tmp_path):
         torch.testing.assert_close(loaded(image, coeffs)["fake_image"], public(image, coeffs)["fake_image"])
 
 
+def test_renderer_stage_can_start_from_a_released_renderer(prepared_sample, tmp_path):
+    """`--set renderer_init=FILE`: the renderer stage fine-tunes a file in the public layout (non-canonical)."""
+    from tfbench.models.talkclip.config import TINY
+    from tfbench.models.talkclip.renderer import FaceGenerator
+    from tfbench.models.talkclip.trainer import TalkCLIPTrainer
+
+    torch.manual_seed(1)
+    public = FaceGenerator(TINY)
+    torch.save({"net_G_ema": public.state_dict()}, tmp_path / "renderer.pt")
+    trainer = TalkCLIPTrainer("tiny", OneClip(prepared_sample), stage="renderer", total_steps=1, predecessors={},
+                              overrides={"renderer_init": str(tmp_path / "renderer.pt")}, echo=lambda _: None)
+    state = trainer.state_dict()
+    for key in ("renderer", "renderer_ema"):
+        assert all(torch.equal(value, public.state_dict()[name]) for name, value in state[key].items())
+    assert not trainer.canonical and "renderer.pt" in trainer.notes
+
+
 # ------------------------------------------------------------------ paper config
 
 

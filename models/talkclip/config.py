@@ -80,6 +80,7 @@ class TalkCLIPConfig:
     beta: float = 0.6  # eq. 1 blending ratio
     text_probability_max: float = 0.5  # stage 2: p ramps 0 -> this over the stage's total steps
     perceptual: bool = True  # renderer: VGG-19 perceptual + style loss (PIRenderer); False: L1 stand-in
+    renderer_init: str = ""  # a PIRenderer/StyleTalk renderer file (net_G_ema) the renderer stage starts from
     tdmm_kind: str = "deep3d"  # 3DMM coefficients the model is trained on ("deep3d" | "offline_pca")
     notes: str = ""
 

@@ -149,6 +149,12 @@ class TalkCLIPTrainer(Trainer):
     def _build_renderer(self) -> None:
         cfg = self.cfg
         self.renderer = FaceGenerator(cfg).to(self.device)
+        if cfg.renderer_init:  # fine-tune a released renderer (PIRenderer / StyleTalk layout)
+            from tfbench.models.talkclip.renderer import load_public_renderer
+            from tfbench.weights import sha256_file
+
+            load_public_renderer(self.renderer, cfg.renderer_init).train()
+            self.notes += f" Renderer initialised from {cfg.renderer_init} (sha256 {sha256_file(cfg.renderer_init)})."
         self.renderer_ema = copy.deepcopy(self.renderer).eval().requires_grad_(False)
         self.optimizer = self._adam(self.renderer.parameters())
         if cfg.normalize_coeffs:
