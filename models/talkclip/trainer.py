@@ -80,6 +80,8 @@ class TalkCLIPTrainer(Trainer):
     model_name = "talkclip"
     stages = STAGES
     requires = REQUIRES
+    #: Pretrained weights the paper config trains with (CLIP for stages 1-2, VGG-19 for the renderer).
+    weights = ("clip_vit_b32", "vgg19")
 
     @classmethod
     def check_ready(cls, config_name: str, overrides: dict | None = None, stage: str = "stage2") -> None:
