@@ -280,3 +280,21 @@ def test_paper_config_one_step_per_stage_with_random_pretrained_nets(deep3d_labe
     assert model.config.d_model == 512 and model.config.clip_frames == 64 and model.config.image_size == 256
     assert model.generator.text_encoder.clip.text_projection.shape == (512, 512)
     assert {"coeffs_3dmm", "coeffs_3dmm_align"} <= model.needs and not model.canonical
+
+
+def test_stage2_resumes_to_exactly_the_uninterrupted_run(chain, prepared_sample, tmp_path):
+    from tfbench.models.talkclip.trainer import TalkCLIPTrainer
+    from tfbench.train.checkpoint import load_checkpoint
+    from tfbench.train.loop import train
+
+    predecessors = {name: load_checkpoint(chain / name / "last.pt") for name in ("stage1", "renderer")}
+
+    def make():
+        return TalkCLIPTrainer("tiny", OneClip(prepared_sample), stage="stage2", total_steps=6, predecessors=predecessors,
+                               overrides={}, echo=lambda _: None)
+    train(make, tmp_path / "whole", steps=6, show_progress=False, echo=lambda _: None)
+    train(make, tmp_path / "parts", steps=3, show_progress=False, echo=lambda _: None)
+    train(make, tmp_path / "parts", steps=6, resume=True, show_progress=False, echo=lambda _: None)
+    whole = load_checkpoint(tmp_path / "whole" / "last.pt").state["generator"]
+    parts = load_checkpoint(tmp_path / "parts" / "last.pt").state["generator"]
+    assert all(torch.equal(whole[name], parts[name]) for name in whole)
