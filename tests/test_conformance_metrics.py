@@ -94,14 +94,14 @@ def test_unknown_parameter_is_refused(metric_id):
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory):
-    """Two talking-head clips (pred = gt slightly darkened, with audio) and one corrupt prediction."""
+    """Two 0.8 s talking-head clips (pred = gt slightly darkened, with audio) and one corrupt prediction."""
     from tfbench.io.video import write_video
 
     root = tmp_path_factory.mktemp("metric_clips")
     jobs = []
     for index, text in enumerate(("Hello there, nice day.", "Look at the blue sky.")):
-        audio = speech(text, 1.4)
-        gt = talking_frames(audio, 25.0, 1.4, canvas=(224, 224))
+        audio = speech(text, 0.8)
+        gt = talking_frames(audio, 25.0, 0.8, canvas=(224, 224))  # 20 frames: enough for every window
         pred = np.clip(gt.astype(np.int16) - 12 * (index + 1), 0, 255).astype(np.uint8)
         gt_path = write_video(root / f"gt{index}.mp4", gt, fps=25, audio=audio, lossless=True)
         pred_path = write_video(root / f"pred{index}.mp4", pred, fps=25, lossless=True)
