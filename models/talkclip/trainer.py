@@ -96,6 +96,10 @@ class TalkCLIPTrainer(Trainer):
                 f"(the 'tiny' config runs without them, as a demo):\n{error}") from None
 
     @classmethod
+    def tiny_test_overrides(cls) -> dict:
+        return {"batch_size": "1", "sync_batch_size": "2", "renderer_batch_size": "1"}
+
+    @classmethod
     def default_steps_for(cls, config_name: str, overrides: dict | None = None, stage: str = "stage2") -> int:
         return int(resolve_config(config_name, overrides).steps[stage])
 
