@@ -163,7 +163,7 @@ PAPER = StyleEditConfig(
 TINY = StyleEditConfig(
     name="tiny", mfcc_window=28, content_dim=32, emotion_dim=16, conv_channels=8, lstm_hidden=32, lstm_layers=1,
     token_dim=32, sequence_frames=8, batch_size=4, learning_rate=3e-3, warp_noise=0.01, warp_affine=0.05,
-    steps_evp=150, steps_align=150, steps_predictor=150, checkpoint_every=50,
+    steps_evp=600, steps_align=600, steps_predictor=600, checkpoint_every=200,
     lambda_cross=1.0, lambda_self=1.0, lambda_cla=1.0,
     pretrained=False, gan_size=64, style_dim=64, n_mlp=2, gan_channels=(32, 32, 16, 16, 8), encoder_size=64,
     encoder_widths=(16, 32, 32, 64), encoder_units=(1, 1, 1, 1),
