@@ -107,27 +107,59 @@ def test_each_stage_overfits_one_clip_and_the_chain_round_trips(two_emotions, tm
 # ------------------------------------------------------------------ test-time optimisation
 
 
-def test_latent_optimisation_lowers_eq5_with_a_heatmap_term_on_a_sample_frame():
-    """Eq. 5 with LPIPS stood in by MSE and FAN by a random conv heatmap net (same interface)."""
-    from tfbench.io.video import read_video
-    from tfbench.models.styleedit.editing import Editor, EditingNetworks, Perceptual
-    from tfbench.models.styleedit.model import FaceCrop
-    import tfbench
+class _RandomFAN(torch.nn.Module):
+    """Stands in for 2DFAN4 with FAN's interface: [B,3,256,256] in [0,1] -> heatmaps [B,68,64,64]."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 68, 4, stride=4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.conv(x))
+
+
+def test_latent_optimisation_lowers_eq5_with_the_fan_term_on_a_sample_frame():
+    """Eq. 5 on a bundled-sample frame, with the paper's FAN path (a random TorchScript network
+    installed as ``fan2d``) and LPIPS stood in by MSE."""
+    import tfbench
+    from tfbench.io.video import read_video
+    from tfbench.models.styleedit.editing import Editor, EditingNetworks, Perceptual, fan_heatmap_network, target_heatmaps
+    from tfbench.models.styleedit.model import FaceCrop
+    from tfbench.testing import install_random_file
+
+    torch.manual_seed(0)
+    install_random_file("fan2d", lambda path: torch.jit.save(torch.jit.script(_RandomFAN()), str(path)))
     video = Path(tfbench.__file__).parent / "sample_raw" / "W001/video/front/neutral/level_1/001.mp4"
     frames = read_video(video).frames[:2]
     crop = FaceCrop(64, 48, 128, 64)
     faces = torch.from_numpy(crop.faces(frames)).permute(0, 3, 1, 2).float() / 127.5 - 1
-    torch.manual_seed(0)
-    cfg = dataclasses.replace(TINY, latent_steps=8, latent_lr=0.05)
+    cfg = dataclasses.replace(TINY, latent_steps=8, latent_lr=0.05, fan_loss=True)
     nets = EditingNetworks.random(cfg)
-    heat_net = torch.nn.Sequential(torch.nn.Conv2d(3, 68, 3, padding=1), torch.nn.AdaptiveAvgPool2d(64), torch.nn.Sigmoid())
-    editor = Editor(nets, cfg, Perceptual("mse"), heat_net, seed=0)
+    editor = Editor(nets, cfg, Perceptual("mse"), fan_heatmap_network(), seed=0)
     targets = torch.tensor([[32.0, 40.0]]).repeat(2, 68, 1) + torch.randn(2, 68, 2)
     pivots = nets.invert(faces)
     latents = editor.optimise_latents(nets.generator, faces, pivots, targets)
     assert latents.shape == pivots.shape and not torch.equal(latents, pivots)
     assert all(last < first for first, last in zip(editor.log.latent_first, editor.log.latent_last)), editor.log
+    heat = target_heatmaps(targets[:1], 64, cfg.fan_sigma)
+    without_fan = Editor(nets, cfg, Perceptual("mse"), None).objective(nets.generator, latents[:1], faces[:1], heat, None)
+    assert editor.objective(nets.generator, latents[:1], faces[:1], heat, None) > without_fan  # the FAN term counts
+
+
+def test_differentiable_lpips_matches_the_platform_lpips():
+    import torchvision
+
+    from tfbench.models.styleedit.editing import Perceptual
+    from tfbench.nets.lpips import load_lpips
+    from tfbench.testing import install_random_weights
+
+    torch.manual_seed(0)
+    install_random_weights("alexnet", torchvision.models.alexnet(weights=None))
+    a, b = torch.rand(2, 3, 64, 64) * 2 - 1, (torch.rand(2, 3, 64, 64) * 2 - 1).requires_grad_(True)
+    distance = Perceptual("lpips")(a, b)
+    torch.testing.assert_close(distance.detach(), load_lpips("alex")(a, b), rtol=1e-5, atol=1e-7)
+    distance.sum().backward()
+    assert b.grad is not None and b.grad.abs().sum() > 0
 
 
 def test_fan_loss_is_zero_at_the_target_and_grows_with_distance():
@@ -203,6 +235,18 @@ def test_paper_config_refuses_to_start_without_its_weights_naming_the_fix(two_em
         StyleEditTrainer("paper", two_emotions, stage="evp", echo=lambda _: None)
     for name in ("e4e_ffhq", "bisenet_face_parsing", "fan2d", "alexnet"):  # lpips_alex_linear ships in lpips
         assert name in str(error.value)
+
+
+def test_a_paper_checkpoint_refuses_to_load_without_the_editing_weights(tmp_path):
+    from tfbench.models.styleedit.model import StyleEdit
+    from tfbench.models.styleedit.networks import AudioToLandmark
+    from tfbench.train.checkpoint import Checkpoint, save_checkpoint
+
+    path = save_checkpoint(Checkpoint(model="styleedit", config_name="paper", config=PAPER.to_dict(), step=1,
+                                      state={"al": AudioToLandmark(PAPER).state_dict(), "editor": None},
+                                      stage="predictor"), tmp_path / "paper.pt")
+    with pytest.raises(MissingWeightsError, match="tfbench weights import e4e_ffhq"):
+        StyleEdit.from_checkpoint(path)
 
 
 # ------------------------------------------------------------------ CLI: generate, evaluate (killed, resumed)

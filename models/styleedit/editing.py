@@ -102,6 +102,8 @@ def fan_heatmap_network(device: str = "cpu") -> Callable[[torch.Tensor], torch.T
     from tfbench.face.fan import load_fan
 
     net = load_fan().to(device)
+    for parameter in net.parameters():  # only the latents are optimised
+        parameter.requires_grad_(False)
 
     def heatmaps(images: torch.Tensor) -> torch.Tensor:
         batch = F.interpolate((images + 1) / 2, (FAN_INPUT, FAN_INPUT), mode="bilinear", align_corners=False)
