@@ -186,10 +186,10 @@ def test_time_budget_stops_a_clip_with_the_fix():
 
 
 def test_e4e_file_layout_loads_strictly_and_inverts(tmp_path):
-    from tfbench.nets.e4e import Encoder4Editing, build_e4e_ffhq, load_e4e_ffhq
+    from tfbench.nets.e4e import Encoder4Editing, load_e4e_ffhq
     from tfbench.nets.stylegan2 import Generator
 
-    encoder, decoder = build_e4e_ffhq()
+    encoder = Encoder4Editing()  # the FFHQ IR-SE50 encoder (its decoder is tests/test_nets_stylegan2.py's)
     assert sum(p.numel() for p in encoder.parameters()) > 2e7 and len(encoder.styles) == 18
     assert any(key.startswith("body.23.res_layer.5.fc2") for key in encoder.state_dict())
     small_encoder, small_decoder = Encoder4Editing(10, (16, 32, 32, 64), (1, 1, 1, 1), 64), Generator(64, 64, 2)
@@ -320,3 +320,30 @@ def test_killed_evaluation_resumes_without_redoing_finished_clips(tiny_checkpoin
     record = ResultRecord.load(out / "result.json")
     assert record.model == "styleedit" and record.clips_total == 2 and record.clips_failed == 0
     assert np.isfinite(record.metrics["psnr"].value) and not record.canonical
+
+
+def test_the_paper_editing_path_runs_with_random_networks_at_tiny_size(tmp_path):
+    """BiSeNet mask, differentiable LPIPS and the FAN loss inside ``generate`` (all random,
+    installed in a temp TFBENCH_HOME), on the tiny generator: the code path of ``paper``."""
+    import torchvision
+
+    from tfbench.models.request import build_request
+    from tfbench.models.styleedit.editing import EditingNetworks
+    from tfbench.models.styleedit.model import StyleEdit
+    from tfbench.models.styleedit.networks import AudioToLandmark
+    from tfbench.nets.bisenet import BiSeNet
+    from tfbench.testing import install_random_file, install_random_weights
+
+    torch.manual_seed(0)
+    install_random_weights("alexnet", torchvision.models.alexnet(weights=None))
+    install_random_weights("bisenet_face_parsing", BiSeNet())
+    install_random_file("fan2d", lambda path: torch.jit.save(torch.jit.script(_RandomFAN()), str(path)))
+    cfg = dataclasses.replace(TINY, perceptual="lpips", fan_loss=True, face_mask="bisenet", latent_steps=2,
+                              pti_steps=1, stitch_steps=1)
+    model = StyleEdit(AudioToLandmark(cfg), EditingNetworks.random(cfg), cfg)
+    frames, audio, landmarks = _clip(0)
+    request = build_request("c", StyleEdit.needs, num_frames=3, audio=audio, source_frames=frames[:3], landmarks=landmarks[:3])
+    out = model.generate(request)
+    assert out.shape == (3, 64, 64, 3) and out.dtype == np.uint8
+    assert model._parser is not None and model._heatmaps is not None and model._perceptual.net is not None
+    assert len(model.last_log.latent_first) == 3 and np.isfinite(model.last_log.latent_last).all()
