@@ -73,3 +73,19 @@ def test_every_network_module_registers_its_weights_beside_it():
     for module in nets.MODULES:
         assert (ROOT / "tfbench" / "nets" / f"{module}.py").is_file()
     assert {"clip_vit_b32", "syncnet_v2", "s3fd", "fid_inception", "fvd_i3d", "alexnet", "vgg16", "vgg19"} <= names
+
+
+def test_cli_help_and_dataset_titles_come_from_the_registries():
+    from typer.testing import CliRunner
+
+    from tfbench.cli import app
+    from tfbench.models import MODELS
+    from tfbench.recipes import RECIPES
+    from tfbench.registry import dataset_titles
+
+    titles = dataset_titles()
+    assert set(titles) == set(RECIPES.names()) and titles["mead"] == "MEAD" and titles["obamaset"] == "ObamaSet"
+    prepare = CliRunner().invoke(app, ["prepare", "--help"], terminal_width=200).output
+    assert ", ".join(RECIPES.names()) in prepare
+    generate = CliRunner().invoke(app, ["generate", "--help"], terminal_width=200).output
+    assert ", ".join(MODELS.names()) in generate

@@ -103,3 +103,22 @@ def weights_users() -> dict[str, list[str]]:
             continue
         add(getattr(trainer, "weights", ()), f"{model_name} training")
     return {name: sorted(found) for name, found in sorted(users.items())}
+
+
+def registry_help(kind: str) -> str:
+    """"sample, mead, ..." for CLI help: the names registered for ``kind`` ("recipe",
+    "model", "metric"), computed so help never drifts from the registries (no torch import)."""
+    if kind == "recipe":
+        from tfbench.recipes import RECIPES as registry
+    elif kind == "model":
+        from tfbench.models import MODELS as registry
+    else:
+        from tfbench.evaluate.metrics import METRICS as registry
+    return ", ".join(registry.names())
+
+
+def dataset_titles() -> dict[str, str]:
+    """Recipe name -> display title (``Recipe.title``, else the name), for leaderboards."""
+    from tfbench.recipes import RECIPES
+
+    return {name: getattr(RECIPES.get(name), "title", "") or name for name in RECIPES.names()}

@@ -240,10 +240,12 @@ class TrainingData:
         from tfbench.models.request import build_request
 
         clip = self.clips[index]
+        texts = clip.labels.get("text")
+        text = (texts[0] if texts else None) if isinstance(texts, (list, tuple)) else texts  # the first sentence
         return build_request(
             clip.clip_id, needs, num_frames=clip.num_frames, audio=lambda: np.asarray(clip.audio),
             source_frames=lambda: np.asarray(clip.frames), reference_image=lambda: np.asarray(clip.frames[0]),
-            text=(clip.labels.get("text") or [None])[0] if isinstance(clip.labels.get("text"), (list, tuple)) else clip.labels.get("text"),
+            text=text,
             emotion=clip.labels.get("emotion"), level=clip.labels.get("level"), landmarks=clip.landmarks,
             coeffs_3dmm=clip.coeffs_3dmm, coeffs_3dmm_kind=self.coeffs_3dmm_kind,
             coeffs_3dmm_align=clip.coeffs_3dmm_align, phonemes=clip.phonemes, options=options,
