@@ -57,6 +57,15 @@ def test_pairs_from_the_dataset_columns():
     assert sorted(emotion_pairs(rows, key="number")) == [(0, 3), (3, 0)]  # the left_30 view is not counted twice
 
 
+def test_dtw_recovers_a_time_stretch():
+    from tfbench.models.styleedit.data import dtw_path
+
+    a = np.random.default_rng(0).standard_normal((12, 3))
+    path = dtw_path(a, np.repeat(a, 2, axis=0))
+    assert path[0].tolist() == [0, 0] and path[-1].tolist() == [11, 23]
+    assert all(i == j // 2 for i, j in path) and len(path) == 24
+
+
 # ------------------------------------------------------------------ training stages
 
 

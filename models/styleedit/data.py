@@ -42,14 +42,19 @@ def fill_missing(points: np.ndarray) -> np.ndarray | None:
 
 def dtw_path(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Dynamic-time-warping path between feature sequences ``a [N, D]`` and ``b [M, D]``
-    (Euclidean cost, steps (1,0), (0,1), (1,1)): int64 ``[K, 2]`` index pairs, monotone."""
+    (Euclidean cost, steps (1,0), (0,1), (1,1)): int64 ``[K, 2]`` index pairs, monotone.
+
+    The accumulated cost is filled one anti-diagonal at a time (each depends only on the
+    two before it), so a clip pair costs O(N + M) numpy operations.
+    """
     cost = np.sqrt(((a[:, None] - b[None]) ** 2).sum(-1))
     n, m = cost.shape
     total = np.full((n + 1, m + 1), np.inf)
     total[0, 0] = 0.0
-    for i in range(1, n + 1):
-        for j in range(1, m + 1):
-            total[i, j] = cost[i - 1, j - 1] + min(total[i - 1, j], total[i, j - 1], total[i - 1, j - 1])
+    for diagonal in range(2, n + m + 1):
+        i = np.arange(max(1, diagonal - m), min(n, diagonal - 1) + 1)
+        j = diagonal - i
+        total[i, j] = cost[i - 1, j - 1] + np.minimum(np.minimum(total[i - 1, j], total[i, j - 1]), total[i - 1, j - 1])
     path, i, j = [], n, m
     while i > 0 and j > 0:
         path.append((i - 1, j - 1))
@@ -61,14 +66,16 @@ def dtw_path(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 class ALData:
     """Clips of the training split plus the pairs each stage needs.
 
-    ``emotion_pairs``: ``(i, j, path)`` with the DTW frame alignment of clip i to clip j;
+    ``emotion_pairs``: ``(i, j, path)`` with the DTW frame alignment of clip i to clip j
+    (computed only ``with_paths``: the ``evp`` stage);
     ``view_pairs``: ``(i, j)`` same recording, two views (frames aligned by index), or,
     when the dataset has a single view and ``simulate_views`` is set, ``(i, -1)``: the
     second view is :func:`simulated_view` of clip i (the tiny fallback, non-canonical).
     ``notes``: what fallback was used.
     """
 
-    def __init__(self, dataset, cfg: StyleEditConfig, *, simulate_views: bool, progress: Callable[[str], None] | None = None) -> None:
+    def __init__(self, dataset, cfg: StyleEditConfig, *, simulate_views: bool, with_paths: bool = True,
+                 progress: Callable[[str], None] | None = None) -> None:
         from tfbench.train.data import TrainingData
 
         data = TrainingData(dataset, split="train", size=LANDMARK_FRAME, min_frames=cfg.sequence_frames,
@@ -95,7 +102,13 @@ class ALData:
             pairs = emotion_pairs(rows, key="number")
             if pairs:
                 self.notes.append("same-sentence pairs by clip number (no matching transcripts)")
-        self.emotion_pairs = [(i, j, dtw_path(self.clips[i].mfcc.mean(1), self.clips[j].mfcc.mean(1))) for i, j in pairs]
+        self.emotion_pairs: list[tuple[int, int, np.ndarray]] = []
+        paths: dict[tuple[int, int], np.ndarray] = {}
+        for i, j in pairs if with_paths else ():  # (j, i) reuses the path of (i, j), swapped
+            path = paths[(j, i)][:, ::-1] if (j, i) in paths else dtw_path(self.clips[i].mfcc.mean(1), self.clips[j].mfcc.mean(1))
+            paths[(i, j)] = path
+            self.emotion_pairs.append((i, j, path))
+        self.has_emotion_pairs = bool(pairs)
         self.view_pairs: list[tuple[int, int]] = view_pairs(rows)
         if not self.view_pairs and simulate_views:
             self.view_pairs = [(i, -1) for i in range(len(self.clips))]

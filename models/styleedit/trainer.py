@@ -79,7 +79,7 @@ class StyleEditTrainer(Trainer):
         self.total_steps = total_steps or self.default_steps
         self.checkpoint_every = cfg.checkpoint_every
         self.canonical = cfg.canonical and not overrides
-        self.data = ALData(dataset, cfg, simulate_views=not cfg.canonical, progress=echo)
+        self.data = ALData(dataset, cfg, simulate_views=not cfg.canonical, with_paths=stage == "evp", progress=echo)
         for skipped in self.data.skipped:
             echo(f"skipping clip {skipped['clip_id']}: {skipped['reason']}")
         self.notes = cfg.notes + "".join(f" Data: {note}." for note in self.data.notes)
