@@ -94,12 +94,12 @@ def test_unknown_parameter_is_refused(metric_id):
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory):
-    """Two 0.8 s talking-head clips (pred = gt slightly darkened, with audio) and one corrupt prediction."""
+    """One 0.8 s talking-head clip (pred = gt slightly darkened, with audio) and one corrupt prediction."""
     from tfbench.io.video import write_video
 
     root = tmp_path_factory.mktemp("metric_clips")
     jobs = []
-    for index, text in enumerate(("Hello there, nice day.", "Look at the blue sky.")):
+    for index, text in enumerate(("Hello there, nice day.",)):  # one good clip keeps the suite fast
         audio = speech(text, 0.8)
         gt = talking_frames(audio, 25.0, 0.8, canvas=(224, 224))  # 20 frames: enough for every window
         pred = np.clip(gt.astype(np.int16) - 12 * (index + 1), 0, 255).astype(np.uint8)

@@ -147,3 +147,50 @@ def test_generate_cli_keeps_audio_fps_and_records_provenance(loaded, tmp_path, m
     assert provenance["model"] == loaded["name"] and provenance["canonical"] == loaded["model"].canonical
     assert provenance["options"] == {"text": "a calm voice", "emotion": "neutral", "level": 1,
                                      "emotion_image": str(tmp_path / "face.png"), "pose_from": str(video), "seed": "3"}
+
+
+def _trainer(name):
+    from tfbench.errors import TfbenchError
+
+    try:
+        return MODELS.get(name).trainer_class()
+    except TfbenchError:  # nothing to train
+        return None
+
+
+@pytest.mark.parametrize("name", [name for name in NAMES if _trainer(name) is not None])
+def test_every_stage_trains_and_the_last_checkpoint_is_self_contained(name, prepared_sample, tmp_path):
+    """Each stage of the chain trains one step of the tiny config on the bundled sample,
+    citing its predecessors by sha256; the last stage's checkpoint alone loads and generates."""
+    from tfbench.train.checkpoint import LAST, load_checkpoint
+    from tfbench.train.loop import check_predecessors, train
+
+    trainer_class = _trainer(name)
+    stages = trainer_class.stages
+    assert stages and len(set(stages)) == len(stages)
+    for stage, required in trainer_class.requires.items():
+        assert stage in stages and all(stages.index(r) < stages.index(stage) for r in required), (stage, required)
+    overrides = trainer_class.tiny_test_overrides()
+    done = {}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for stage in stages:
+            predecessors = {earlier: done[earlier] for earlier in trainer_class.requires.get(stage, ())}
+            check_predecessors(trainer_class, stage, predecessors)
+            trainer_class.check_ready("tiny", overrides, stage=stage)
+            out = tmp_path / stage
+            train(lambda: trainer_class("tiny", prepared_sample, stage=stage, total_steps=1, predecessors=predecessors,
+                                        overrides=overrides, device="cpu", echo=lambda _: None),
+                  out, steps=1, show_progress=False, echo=lambda _: None)
+            done[stage] = load_checkpoint(out / LAST, model=name)
+            assert done[stage].stage == stage and done[stage].predecessors == {k: v.sha256 for k, v in predecessors.items()}
+            assert not done[stage].canonical
+    finally:
+        torch.set_num_threads(threads)
+    last = tmp_path / stages[-1] / LAST
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (alone / "last.pt").write_bytes(last.read_bytes())  # no other file next to it
+    model = MODELS.get(name).from_checkpoint(alone / "last.pt")
+    assert not model.canonical and model.checkpoint_sha256 == done[stages[-1]].sha256

@@ -34,6 +34,10 @@ class G4GTrainer(Trainer):
     weights = tuple(LOSS_WEIGHTS.values())  # the paper config's perceptual (vgg19) and sync (syncnet_v2) losses
 
     @classmethod
+    def tiny_test_overrides(cls) -> dict:
+        return {"batch_size": "1"}
+
+    @classmethod
     def default_steps_for(cls, config_name: str, overrides: dict | None = None, stage: str = "main") -> int:
         return resolve_config(config_name, overrides).steps
 

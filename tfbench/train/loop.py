@@ -85,6 +85,12 @@ class Trainer(ABC):
         """Raise before any work when the config is unknown or a weights file it needs is missing."""
 
     @classmethod
+    def tiny_test_overrides(cls) -> dict:
+        """``--set`` overrides that shrink the ``tiny`` config further for the conformance
+        tests (``tests/test_conformance_models.py`` trains every stage one step on the sample)."""
+        return {}
+
+    @classmethod
     def default_steps_for(cls, config_name: str, overrides: dict | None = None, stage: str = "main") -> int | None:
         """The config's default step count for ``stage`` (None: known only after construction)."""
         return None
