@@ -58,6 +58,10 @@ class StyleEditTrainer(Trainer):
     weights = ("e4e_ffhq", "bisenet_face_parsing", "fan2d", "alexnet", "lpips_alex_linear")
 
     @classmethod
+    def tiny_test_overrides(cls) -> dict:
+        return {"batch_size": "2"}
+
+    @classmethod
     def default_steps_for(cls, config_name: str, overrides: dict | None = None, stage: str = "evp") -> int:
         return resolve_config(config_name, overrides).stage_steps(stage)
 
