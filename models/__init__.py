@@ -20,6 +20,7 @@ MODELS.add("g4g", "tfbench.models.g4g:G4G")
 MODELS.add("wav2lip", "tfbench.models.wav2lip:Wav2Lip")
 MODELS.add("cpnet", "tfbench.models.cpnet:CPNet")
 MODELS.add("talkclip", "tfbench.models.talkclip:TalkCLIP")
+MODELS.add("styleedit", "tfbench.models.styleedit:StyleEdit")
 
 
 def load_model(name: str, checkpoint: str | Path | None = None, device: str = "cpu") -> "Generator":
