@@ -59,19 +59,16 @@ def _generated_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.glob("*.md") if p.read_text().startswith(GENERATED_MARKER))
 
 
-def write(root: Path, boards: Leaderboards) -> list[str]:
-    """Write the rendered files and remove generated files no longer produced; return the
-    paths (relative to ``root``) that changed."""
-    root = Path(root)
-    expected = {**boards.published, **boards.local}
+def sync_generated(root: Path, expected: dict[str, str], generated: list[Path]) -> list[str]:
+    """Make ``root`` hold exactly ``expected`` (relative path -> text) among its ``generated``
+    files: remove the generated ones no longer expected, write (atomically) the new or changed
+    ones; return the changed paths relative to ``root``, sorted."""
     changed = []
-    for folder in (root, root / LOCAL_DIR):
-        if folder.is_dir():
-            for path in _generated_files(folder):
-                relative = path.relative_to(root).as_posix()
-                if relative not in expected:
-                    path.unlink()
-                    changed.append(relative)
+    for path in generated:
+        relative = path.relative_to(root).as_posix()
+        if relative not in expected:
+            path.unlink()
+            changed.append(relative)
     for relative, text in sorted(expected.items()):
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -79,6 +76,14 @@ def write(root: Path, boards: Leaderboards) -> list[str]:
             write_text_atomic(path, text)
             changed.append(relative)
     return sorted(changed)
+
+
+def write(root: Path, boards: Leaderboards) -> list[str]:
+    """Write the rendered files and remove generated files no longer produced; return the
+    paths (relative to ``root``) that changed."""
+    root = Path(root)
+    generated = [path for folder in (root, root / LOCAL_DIR) if folder.is_dir() for path in _generated_files(folder)]
+    return sync_generated(root, {**boards.published, **boards.local}, generated)
 
 
 def check(root: Path, boards: Leaderboards) -> list[str]:

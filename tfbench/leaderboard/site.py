@@ -18,7 +18,6 @@ import math
 import os
 from pathlib import Path
 
-from tfbench.fsutil import write_text_atomic
 from tfbench.leaderboard.columns import (
     ColumnKey,
     arrow,
@@ -269,23 +268,11 @@ def _generated(folder: Path) -> list[Path]:
 
 def write_site(root: Path, out: Path) -> list[str]:
     """Write the site into ``out``; remove generated pages no longer produced; return the changed paths."""
+    from tfbench.leaderboard.files import sync_generated
+
     pages, local = build_site(root, out)
-    expected = {**pages, **local}
     out = Path(out)
-    changed = []
-    if out.is_dir():
-        for path in _generated(out):
-            relative = path.relative_to(out).as_posix()
-            if relative not in expected:
-                path.unlink()
-                changed.append(relative)
-    for relative, text in sorted(expected.items()):
-        path = out / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists() or path.read_text() != text:
-            write_text_atomic(path, text)
-            changed.append(relative)
-    return sorted(changed)
+    return sync_generated(out, {**pages, **local}, _generated(out) if out.is_dir() else [])
 
 
 def check_site(root: Path, out: Path) -> list[str]:
