@@ -220,7 +220,7 @@ class StyleEdit(Generator):
         import dataclasses
 
         import torch
-        from tqdm import tqdm
+        from rich.progress import Progress
 
         from tfbench.models.styleedit.data import fill_missing
         from tfbench.models.styleedit.editing import Editor
@@ -247,20 +247,17 @@ class StyleEdit(Generator):
             masks = torch.cat([face_mask(parser, (faces[s:s + 4] + 1) / 2) for s in range(0, count, 4)])
         else:
             masks = torch.from_numpy(landmark_masks(crop.points(landmarks), cfg.gan_size)).to(self.device)
-        bars: dict = {}
+        tasks: dict = {}
+        with Progress(transient=True) as bars:  # rich, like every other progress bar of tfbench
 
-        def progress(stage: str, done: int, total: int) -> None:
-            if stage not in bars:
-                bars[stage] = tqdm(total=total, desc=f"{request.clip_id}: {stage}", leave=False, disable=None)
-            bars[stage].update(done - bars[stage].n)
+            def progress(stage: str, done: int, total: int) -> None:
+                if stage not in tasks:
+                    tasks[stage] = bars.add_task(f"{request.clip_id}: {stage}", total=total)
+                bars.update(tasks[stage], completed=done)
 
-        editor = Editor(self.editor, cfg, perceptual, heatmaps, seed=options["seed"], time_budget=options["time_budget"],
-                        progress=progress, clip_id=request.clip_id)
-        try:
+            editor = Editor(self.editor, cfg, perceptual, heatmaps, seed=options["seed"], time_budget=options["time_budget"],
+                            progress=progress, clip_id=request.clip_id)
             edited, blend = editor.edit(faces, torch.from_numpy(crop.points(targets)).to(self.device), masks)
-        finally:
-            for bar in bars.values():
-                bar.close()
         self.last_log = editor.log
         crops = ((edited.permute(0, 2, 3, 1).cpu().numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
         return crop.paste(frames, crops, blend[:, 0].cpu().numpy())

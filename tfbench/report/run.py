@@ -63,19 +63,22 @@ class Clip:
         best = None
         for metric_id, entry in sorted(self.entries.items()):
             info = entry.get("info", {})
-            frames, scored = info.get("frames"), info.get("frames_scored")
-            if not frames or scored is None:
-                continue
-            found = {
-                "fraction": scored / frames,
-                "frames": frames,
-                "with_face": scored,
-                "no_face_pred": info.get("frames_no_face_pred", info.get("frames_no_face")),
-                "no_face_gt": info.get("frames_no_face_gt"),
-                "source": metric_id,
-            }
-            if best is None or found["fraction"] < best["fraction"]:
-                best = found
+            # face metrics record one count set, or one per detection pass keyed by output (LMD)
+            passes = [(metric_id, info)] + [(name, counts) for name, counts in info.items() if isinstance(counts, dict)]
+            for source, counts in passes:
+                frames, scored = counts.get("frames"), counts.get("frames_scored")
+                if not frames or scored is None:
+                    continue
+                found = {
+                    "fraction": scored / frames,
+                    "frames": frames,
+                    "with_face": scored,
+                    "no_face_pred": counts.get("frames_no_face_pred", counts.get("frames_no_face")),
+                    "no_face_gt": counts.get("frames_no_face_gt"),
+                    "source": source,
+                }
+                if best is None or found["fraction"] < best["fraction"]:
+                    best = found
         return best
 
 
