@@ -17,6 +17,7 @@ MODELS: Registry = Registry("model", entry_point_group="tfbench.models")
 MODELS.add("ground_truth", "tfbench.models.baselines:GroundTruth")
 MODELS.add("static", "tfbench.models.baselines:StaticFrame")
 MODELS.add("g4g", "tfbench.models.g4g:G4G")
+MODELS.add("emospace", "tfbench.models.emospace:EmoSpace")
 
 
 def load_model(name: str, checkpoint: str | Path | None = None, device: str = "cpu") -> "Generator":

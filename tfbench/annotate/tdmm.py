@@ -156,6 +156,20 @@ class OfflineTdmm:
         centre = np.asarray(align, dtype=np.float64)[:, 3:5]
         return denormalise_shapes(flat.reshape(-1, 68, 2), coeffs[:, 226], np.asarray(align, dtype=np.float64)[:, 2], centre)
 
+    def torch_landmarks(self, coeffs, align):
+        """:meth:`landmarks` in torch, differentiable in ``coeffs``: coeffs [B,257], align [B,5]
+        (tensors) -> [B,68,2] clip pixels, in ``coeffs``' dtype."""
+        import torch
+
+        k_id, k_exp = self.id_basis.shape[1], self.exp_basis.shape[1]
+        as_tensor = lambda array: torch.as_tensor(array, dtype=coeffs.dtype, device=coeffs.device)  # noqa: E731
+        flat = (as_tensor(self.global_mean) + coeffs[:, :k_id] @ as_tensor(self.id_basis).T
+                + coeffs[:, 80 : 80 + k_exp] @ as_tensor(self.exp_basis).T)
+        roll = coeffs[:, 226]
+        rotation = torch.stack([torch.stack([roll.cos(), -roll.sin()], -1), torch.stack([roll.sin(), roll.cos()], -1)], 1)
+        scaled = flat.reshape(-1, 68, 2) * align[:, 2, None, None]
+        return torch.einsum("tij,tkj->tki", rotation, scaled) + align[:, None, 3:5]
+
     def save(self, path: Path) -> None:
         speakers = sorted(self.speaker_means)
         np.savez(

@@ -1,0 +1,155 @@
+"""``EmoSpace``: the Generator adapter of the multi-modal emotion-space method.
+
+Inference (§4.2's protocol): the reference image (frame 0 of the clip) is the source I^s; the
+clip's audio drives it; the emotion comes from ONE modality (``options["modality"]``):
+
+- ``text`` (Ours-T, default): ``request.text`` if the user gave a sentence, else the label prompt
+  of ``request.emotion`` (:func:`~tfbench.models.emospace.config.prompt_for`);
+- ``image`` (Ours-I): ``request.emotion_image``, else a frame of ``request.source_frames`` drawn
+  with a seed from the clip id ("a random face from the same video");
+- ``audio`` (Ours-A): the CLIP-space audio encoder on the driving audio (mean of its windows).
+
+Intensity mu: ``options["level"]``, else ``request.emotion_level``, else 1 (a float in [1, 3]).
+Geometry: the source's 3DMM identity, EAC's expression per frame and the driving pose (the
+request's ``coeffs_3dmm`` per frame; the source's own pose when only an image is given).
+"""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from tfbench.errors import CheckpointError, InputError
+from tfbench.models.base import GenerationRequest, Generator
+from tfbench.models.emospace.config import MODALITIES, EmoSpaceConfig, prompt_for
+
+#: HEF frames per forward pass (bounds memory whatever the clip length).
+CHUNK_FRAMES = 8
+
+
+class EmoSpace(Generator):
+    name = "emospace"
+    needs = frozenset({"reference_image", "audio", "emotion", "coeffs_3dmm", "coeffs_3dmm_align"})
+
+    def __init__(self, networks: dict, config: EmoSpaceConfig, tdmm, device: str = "cpu") -> None:
+        self.ame, self.eac, self.hef = (networks[key].eval() for key in ("ame", "eac", "hef"))
+        self.config, self.tdmm, self.device = config, tdmm, device
+
+    @classmethod
+    def trainer_class(cls):
+        from tfbench.models.emospace.trainer import EmoSpaceTrainer
+
+        return EmoSpaceTrainer
+
+    @classmethod
+    def from_checkpoint(cls, path: Path | None, device: str = "cpu") -> "EmoSpace":
+        from tfbench.models.emospace.ame import AME
+        from tfbench.models.emospace.networks import EAC, HEF
+        from tfbench.models.emospace.trainer import build_clip, tdmm_from_state
+        from tfbench.train.checkpoint import load_checkpoint
+
+        if path is None:
+            raise CheckpointError("model 'emospace' needs --checkpoint (the 'hef' stage's last.pt); train one with "
+                                  "`tfbench train emospace --config tiny --dataset sample --stage all --out runs/emospace`.")
+        checkpoint = load_checkpoint(path, model=cls.name)
+        if checkpoint.state.get("stage") != "hef":
+            raise CheckpointError(f"{path} is an emospace {checkpoint.state.get('stage')!r}-stage checkpoint; generation "
+                                  "needs the final 'hef' stage's checkpoint")
+        try:
+            config = EmoSpaceConfig.from_dict(checkpoint.config)
+            networks = {
+                "ame": AME(config, build_clip(config)),
+                "eac": EAC(config.clip_embed, config.eac_dim, config.eac_layers, config.eac_heads),
+                "hef": HEF(config.image_size, config.blocks, config.channels, config.encoder_channels,
+                           config.style_dim, config.eac_dim),
+            }
+            for key, network in networks.items():
+                network.load_state_dict(checkpoint.state[key])
+                network.to(device)
+            tdmm = tdmm_from_state(checkpoint.state["tdmm"])
+        except (KeyError, RuntimeError, TypeError) as error:
+            raise CheckpointError(f"{path}: the emospace checkpoint does not match its config ({str(error)[:300]})") from error
+        model = cls(networks, config, tdmm, device)
+        model.checkpoint_sha256 = checkpoint.sha256
+        model.canonical = checkpoint.canonical
+        model.notes = f"{checkpoint.config_name} config, step {checkpoint.step}: {checkpoint.notes}"
+        return model
+
+    def emotion_embedding(self, request: GenerationRequest, mel) -> tuple[str, "object"]:
+        """(modality, unit-norm z_emo [1, clip_embed]) of the request."""
+        options = request.options or {}
+        modality = str(options.get("modality", "text"))
+        if modality not in MODALITIES:
+            raise InputError(f"emospace: modality must be one of {', '.join(MODALITIES)}, got {modality!r}")
+        if modality == "text":
+            if not request.text and not request.emotion:
+                raise InputError(f"clip {request.clip_id!r}: the text modality needs --text or --emotion")
+            prompt = request.text or prompt_for(request.emotion)
+            request.options["prompt"] = prompt
+            return modality, self.ame.encode_text([prompt])
+        if modality == "image":
+            image = request.emotion_image
+            if image is None and request.source_frames is not None:
+                rng = np.random.default_rng(zlib.crc32(request.clip_id.encode()))
+                image = request.source_frames[int(rng.integers(len(request.source_frames)))]
+            if image is None:
+                raise InputError(f"clip {request.clip_id!r}: the image modality needs --emotion-image")
+            return modality, self.ame.encode_image(np.asarray(image, dtype=np.uint8)[None])
+        from tfbench.models.emospace.data import mel_frames
+
+        windows = [mel_frames(mel, start, self.config.window) for start in range(0, request.num_frames, self.config.window)]
+        import torch
+        from torch.nn import functional as F
+
+        embedded = self.ame.encode_audio(torch.as_tensor(np.stack(windows), device=self.device))
+        return modality, F.normalize(embedded.mean(0, keepdim=True), dim=-1)
+
+    def generate(self, request: GenerationRequest) -> np.ndarray:
+        import cv2
+        import torch
+
+        from tfbench.models.emospace.data import mel_100hz, mel_frames, resize_frames, to_tensor
+        from tfbench.models.emospace.networks import EXP, HEF, ID
+        from tfbench.models.emospace.trainer import sketch_batch
+
+        self.check_request(request)
+        config, count = self.config, request.num_frames
+        coeffs = np.asarray(request.coeffs_3dmm, dtype=np.float32)
+        align = np.asarray(request.coeffs_3dmm_align, dtype=np.float32)
+        if len(coeffs) < 1 or len(align) < 1:
+            raise InputError(f"clip {request.clip_id!r}: emospace needs the source's 3DMM coefficients")
+        # driving pose per frame from the request's coefficients (held on the last one past their end)
+        pose_rows = np.minimum(np.arange(count), len(coeffs) - 1)
+        reference = np.asarray(request.reference_image, dtype=np.uint8)
+        height, width = reference.shape[:2]
+        with torch.no_grad():
+            mel = mel_100hz(request.audio)
+            modality, z_emo = self.emotion_embedding(request, mel)
+            options = request.options or {}
+            mu = float(options.get("level") or request.emotion_level or 1)
+            request.options.update({"modality": modality, "level": mu})
+            expressions, sigmas = [], []
+            for start in range(0, count, config.window):
+                window = torch.as_tensor(mel_frames(mel, start, config.window), device=self.device)[None]
+                beta, sigma = self.eac(window, z_emo, torch.tensor([mu], device=self.device))
+                expressions.append(beta[0, : min(config.window, count - start)])
+                sigmas.append(sigma[0].expand(min(config.window, count - start), -1))
+            beta_hat, sigma_hat = torch.cat(expressions), torch.cat(sigmas)
+            source = to_tensor(resize_frames(reference[None], config.image_size)).to(self.device)
+            source_coeffs = torch.as_tensor(coeffs[:1], device=self.device)
+            driving = torch.as_tensor(coeffs[pose_rows], device=self.device).clone()
+            driving[:, ID] = source_coeffs[:, ID]
+            driving[:, EXP] = beta_hat
+            frames = []
+            for start in range(0, count, CHUNK_FRAMES):
+                chunk = slice(start, min(count, start + CHUNK_FRAMES))
+                size = len(range(count)[chunk])
+                geometry = sketch_batch(self.tdmm, driving[chunk], torch.as_tensor(align[pose_rows[chunk]]),
+                                        int(align[0, 0]), config.image_size).to(self.device)
+                style = HEF.style_vector(source_coeffs.expand(size, -1), driving[chunk], sigma_hat[chunk])
+                image, _ = self.hef(source.expand(size, -1, -1, -1), geometry, style, noise=False)
+                pixels = ((image.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+                frames.extend(cv2.resize(frame, (width, height), interpolation=cv2.INTER_CUBIC) for frame in pixels)
+        return np.stack(frames)
