@@ -73,12 +73,24 @@ class EmoSpaceTrainer(Trainer):
 
     @classmethod
     def resolve_config(cls, config_name: str, overrides: dict | None = None) -> EmoSpaceConfig:
-        from tfbench.train.config import apply_overrides
+        """The named config with ``--set`` overrides applied (then non-canonical, said in its notes)."""
+        import dataclasses
 
-        return apply_overrides(get_config(config_name), overrides or {})
+        from tfbench.train.config import apply_overrides, override_note
+
+        config = get_config(config_name)
+        changed = apply_overrides(config, overrides, protected=("name", "notes"))
+        if changed is config:
+            return config
+        return dataclasses.replace(changed, notes=config.notes + override_note(changed, overrides))
 
     @classmethod
-    def check_ready(cls, config_name: str, overrides: dict | None = None) -> None:
+    def default_steps_for(cls, config_name: str, overrides: dict | None = None, stage: str = "eac") -> int:
+        config = cls.resolve_config(config_name, overrides)
+        return config.eac_steps if stage == "eac" else config.hef_steps
+
+    @classmethod
+    def check_ready(cls, config_name: str, overrides: dict | None = None, stage: str = "eac") -> None:
         config = cls.resolve_config(config_name, overrides)
         missing = [f"L_{name} needs {NEEDS[name]}" for name in (*config.eac_losses, *config.hef_losses) if name in NEEDS]
         if missing:
@@ -97,10 +109,12 @@ class EmoSpaceTrainer(Trainer):
         from tfbench.models.emospace.data import load_clips
         from tfbench.models.emospace.networks import EAC, HEF, Discriminator
 
-        self.config = self.resolve_config(config_name, overrides)
-        self.config_name, self.stage, self.total_steps, self.device = config_name, stage, total_steps, device
-        config = self.config
+        self.cfg = config = self.resolve_config(config_name, overrides)
+        self.config = config.to_dict()
+        self.config_name, self.stage, self.device = config_name, stage, device
         self.default_steps = config.eac_steps if stage == "eac" else config.hef_steps
+        self.total_steps = total_steps or self.default_steps
+        self.predecessors = dict(predecessors or {})
         self.checkpoint_every = config.checkpoint_every
         self.canonical = config_name == "paper" and not overrides
         self.notes = config.notes or ""
@@ -126,11 +140,12 @@ class EmoSpaceTrainer(Trainer):
     def _eac_batch(self, rng: np.random.Generator) -> dict:
         from tfbench.models.emospace.data import mel_frames
 
-        window, samples = self.config.window, []
-        for _ in range(self.config.eac_batch):
+        window, samples = self.cfg.window, []
+        for _ in range(self.cfg.eac_batch):
             clip = self.clips[rng.integers(len(self.clips))]
             start = int(rng.integers(len(clip) - window + 1))
             samples.append((clip, start, int(rng.integers(len(clip)))))
+        samples = samples[self.context.local(self.cfg.eac_batch)]  # this process's share of the global batch
         as_tensor = lambda arrays: torch.as_tensor(np.stack(arrays), device=self.device)  # noqa: E731
         return {
             "mel": as_tensor([mel_frames(c.mel, s, window) for c, s, _ in samples]),
@@ -172,13 +187,14 @@ class EmoSpaceTrainer(Trainer):
     def _hef_batch(self, rng: np.random.Generator) -> dict:
         from tfbench.models.emospace.data import mel_frames, source_candidates, to_tensor
 
-        window, rows = self.config.window, []
-        for _ in range(self.config.hef_batch):
+        window, rows = self.cfg.window, []
+        for _ in range(self.cfg.hef_batch):
             driving = self.clips[rng.integers(len(self.clips))]
             frame = int(rng.integers(len(driving)))
             candidates = source_candidates(self.clips, driving)
             source = candidates[rng.integers(len(candidates))]
             rows.append((driving, frame, source, int(rng.integers(len(source)))))
+        rows = rows[self.context.local(self.cfg.hef_batch)]
         start = lambda clip, frame: int(np.clip(frame - window // 2, 0, max(0, len(clip) - window)))  # noqa: E731
         device = self.device
         return {
@@ -200,7 +216,7 @@ class EmoSpaceTrainer(Trainer):
         # geometry: the source's identity with the driving expression and pose
         mixed = batch["driving_coeffs"].clone()
         mixed[:, ID] = batch["source_coeffs"][:, ID]
-        geometry = sketch_batch(self.tdmm, mixed, batch["align"], batch["clip_size"], self.config.image_size)
+        geometry = sketch_batch(self.tdmm, mixed, batch["align"], batch["clip_size"], self.cfg.image_size)
         geometry = geometry.to(self.device)
         style = HEF.style_vector(batch["source_coeffs"], batch["driving_coeffs"], sigma)
         image, _ = self.hef(batch["source"], geometry, style)
@@ -208,27 +224,30 @@ class EmoSpaceTrainer(Trainer):
 
     # ---- the loop's interface -----------------------------------------------------------------
     def step(self, step: int, rng: np.random.Generator) -> dict[str, float]:
-        lambdas = self.config.lambdas
+        lambdas = self.cfg.lambdas
         if self.stage == "eac":
             self.eac.train(), self.ame.train()
             losses = self.eac_losses(self._eac_batch(rng))
-            total = sum(lambdas[name] * losses[name] for name in self.config.eac_losses)
+            total = sum(lambdas[name] * losses[name] for name in self.cfg.eac_losses)
             self.optimizer.zero_grad()
             total.backward()
+            self.reduce_gradients(self.ame.audio, self.eac)
             self.optimizer.step()
-            return {"total": float(total), **{f"eac_{k}": float(v) for k, v in losses.items()}}
+            return {"total": total.item(), **{f"eac_{k}": v.item() for k, v in losses.items()}}
         batch = self._hef_batch(rng)
         fake = self.hef_forward(batch)
         d_loss = F.softplus(self.disc(fake.detach())).mean() + F.softplus(-self.disc(batch["driving"])).mean()
         self.d_optimizer.zero_grad()
         d_loss.backward()
+        self.reduce_gradients(self.disc)
         self.d_optimizer.step()
         losses = {"hef_rec": (fake - batch["driving"]).abs().mean(), "hef_adv": F.softplus(-self.disc(fake)).mean()}
-        total = sum(lambdas[name] * losses[name] for name in self.config.hef_losses)
+        total = sum(lambdas[name] * losses[name] for name in self.cfg.hef_losses)
         self.g_optimizer.zero_grad()
         total.backward()
+        self.reduce_gradients(self.hef)
         self.g_optimizer.step()
-        return {"total": float(total), "d_loss": float(d_loss), **{f"g_{k}": float(v) for k, v in losses.items()}}
+        return {"total": total.item(), "d_loss": d_loss.item(), **{f"g_{k}": v.item() for k, v in losses.items()}}
 
     def state_dict(self) -> dict:
         state = {"stage": self.stage, "ame": self.ame.state_dict(), "eac": self.eac.state_dict(),

@@ -1,0 +1,177 @@
+"""The multi-modal emotion-space method: both training stages, the three emotion modalities
+with intensity, generation and evaluation on the bundled sample (tiny config, CPU)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from tfbench.cli import app
+from tfbench.errors import CheckpointError, TfbenchError
+
+#: Short tiny run: enough steps to see the losses fall, few enough for CI.
+FAST = ["--set", "eac_steps=40", "--set", "hef_steps=30", "--set", "checkpoint_every=10"]
+
+
+def _losses(log_path, key):
+    return [json.loads(line)[key] for line in log_path.read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def run(prepared_sample, tmp_path_factory):
+    """A tiny emospace chain (eac -> hef) trained on the sample's train split."""
+    out = tmp_path_factory.mktemp("emospace_run")
+    threads = torch.get_num_threads()
+    result = CliRunner().invoke(app, ["train", "emospace", "--config", "tiny", "--dataset", str(prepared_sample.root),
+                                      "--stage", "all", "--out", str(out), "--quiet", *FAST])
+    torch.set_num_threads(threads)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def model(run):
+    from tfbench.models import load_model
+
+    return load_model("emospace", run / "hef" / "last.pt")
+
+
+def _request(prepared_sample, **options):
+    from tfbench.io.audio import read_audio
+    from tfbench.io.video import read_video
+    from tfbench.models.base import GenerationRequest
+
+    row = prepared_sample.split("test")[0]
+    frames = read_video(prepared_sample.clip_path(row)).frames
+    return GenerationRequest(
+        clip_id=row["clip_id"], num_frames=len(frames), audio=read_audio(prepared_sample.audio_path(row)),
+        reference_image=frames[0], emotion=row["emotion"], emotion_level=int(row["level"]),
+        coeffs_3dmm=np.asarray(row["coeffs_3dmm"], np.float32), coeffs_3dmm_align=np.asarray(row["coeffs_3dmm_align"], np.float32),
+        coeffs_3dmm_kind="offline_pca", source_frames=frames, options=dict(options),
+    )
+
+
+def test_paper_networks_build_at_paper_size():
+    from tfbench.models.emospace.config import PAPER
+    from tfbench.models.emospace.networks import EAC, HEF, AudioEmotionEncoder, Discriminator
+
+    count = lambda module: sum(p.numel() for p in module.parameters())  # noqa: E731
+    hef = HEF(PAPER.image_size, PAPER.blocks, PAPER.channels, PAPER.encoder_channels, PAPER.style_dim, PAPER.eac_dim)
+    eac = EAC(PAPER.clip_embed, PAPER.eac_dim, PAPER.eac_layers, PAPER.eac_heads)
+    audio = AudioEmotionEncoder(PAPER.clip_embed, PAPER.audio_dim, PAPER.audio_layers, PAPER.audio_heads)
+    disc = Discriminator(PAPER.image_size, PAPER.disc_channels)
+    assert PAPER.image_size == 512 and PAPER.blocks == 7 and len(hef.convs) == 7
+    total = count(hef) + count(eac) + count(audio) + count(disc)
+    # docs/models/emospace.md compares this with Table 2's 62.97 M
+    assert 55e6 < total < 70e6, total
+    with torch.no_grad():
+        image, flow = hef(torch.zeros(1, 3, 512, 512), torch.zeros(1, 3, 512, 512),
+                          torch.zeros(1, 257 + PAPER.eac_dim), noise=False)
+    assert image.shape == (1, 3, 512, 512) and flow.shape == (1, 2, 512, 512)
+
+
+def test_paper_config_refuses_to_start_and_names_the_fix():
+    from tfbench.models.emospace.trainer import EmoSpaceTrainer
+
+    with pytest.raises(TfbenchError, match="bfm_front"):
+        EmoSpaceTrainer.check_ready("paper", {}, stage="eac")
+
+
+def test_both_stages_losses_fall(run):
+    eac = _losses(run / "eac" / "train_log.jsonl", "eac_reg")
+    hef = _losses(run / "hef" / "train_log.jsonl", "g_hef_rec")
+    assert np.mean(eac[-5:]) < 0.7 * np.mean(eac[:5]), eac
+    assert np.mean(hef[-5:]) < 0.9 * np.mean(hef[:5]), hef
+
+
+def test_hef_checkpoint_names_its_eac_predecessor(run):
+    from tfbench.train.checkpoint import load_checkpoint
+
+    eac, hef = load_checkpoint(run / "eac" / "last.pt"), load_checkpoint(run / "hef" / "last.pt")
+    assert hef.predecessors == {"eac": eac.sha256}
+    assert not hef.canonical and "tiny" in hef.notes
+
+
+def test_eac_checkpoint_is_not_a_generator(run):
+    from tfbench.models import load_model
+
+    with pytest.raises(CheckpointError, match="hef"):
+        load_model("emospace", run / "eac" / "last.pt")
+
+
+def test_checkpoint_round_trip_gives_identical_frames(run, model, prepared_sample):
+    from tfbench.models import load_model
+
+    first = model.generate(_request(prepared_sample, modality="text"))
+    again = load_model("emospace", run / "hef" / "last.pt").generate(_request(prepared_sample, modality="text"))
+    assert first.dtype == np.uint8 and first.shape[1:] == (256, 256, 3)
+    np.testing.assert_array_equal(first, again)
+
+
+def _expressions(model, request):
+    """EAC's expression coefficients for the request (the generator's own path)."""
+    import torch
+
+    from tfbench.models.emospace.data import mel_100hz, mel_frames
+
+    mel = mel_100hz(request.audio)
+    with torch.no_grad():
+        _, z_emo = model.emotion_embedding(request, mel)
+        window = torch.as_tensor(mel_frames(mel, 0, model.config.window))[None]
+        beta, _ = model.eac(window, z_emo, torch.tensor([float(request.options.get("level", 1))]))
+    return beta.numpy()
+
+
+def test_emotions_and_intensities_change_the_expressions(model, prepared_sample):
+    happy = _expressions(model, _request(prepared_sample, modality="text", level=1) | {} if False else
+                         _request(prepared_sample, modality="text", level=1))
+    request = _request(prepared_sample, modality="text", level=1)
+    request.emotion = "neutral"
+    neutral = _expressions(model, request)
+    strong = _expressions(model, _request(prepared_sample, modality="text", level=3))
+    scale = np.abs(happy).mean()
+    assert np.abs(happy - neutral).mean() > 1e-3 * scale
+    assert np.abs(happy - strong).mean() > 1e-3 * scale
+    text = _request(prepared_sample, modality="text")
+    text.text = "a photo of a furious face."
+    assert np.abs(_expressions(model, text) - happy).mean() > 1e-3 * scale
+
+
+def test_every_modality_generates_and_is_recorded(model, prepared_sample):
+    for modality in ("text", "image", "audio"):
+        request = _request(prepared_sample, modality=modality, level=2)
+        frames = model.generate(request)
+        assert frames.shape[0] == request.num_frames
+        assert request.options["modality"] == modality and request.options["level"] == 2.0
+
+
+def test_generate_cli_writes_a_playable_mp4_with_audio(run, prepared_sample, tmp_path):
+    import cv2
+
+    from tfbench.io.video import probe_video
+
+    row = prepared_sample.split("test")[0]
+    from tfbench.io.video import read_video
+
+    cv2.imwrite(str(tmp_path / "face.png"), cv2.cvtColor(read_video(prepared_sample.clip_path(row)).frames[0], cv2.COLOR_RGB2BGR))
+    out = tmp_path / "happy.mp4"
+    result = CliRunner().invoke(app, ["generate", "emospace", "--checkpoint", str(run / "hef" / "last.pt"),
+                                      "--audio", str(prepared_sample.audio_path(row)), "--image", str(tmp_path / "face.png"),
+                                      "--emotion", "happy", "--level", "2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    info = probe_video(out)
+    assert info.has_audio and abs(info.num_frames - row["num_frames"]) <= 1
+
+
+@pytest.mark.parametrize("modality", ["text", "image", "audio"])
+def test_evaluate_on_the_sample_for_each_modality(run, prepared_sample, tmp_path, modality):
+    result = CliRunner().invoke(app, ["evaluate", "--model", "emospace", "--checkpoint", str(run / "hef" / "last.pt"),
+                                      "--dataset", str(prepared_sample.root), "--split", "test", "--metrics", "psnr,ssim",
+                                      "--set", f"modality={modality}", "--out", str(tmp_path / modality)])
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / modality / "result.json").read_text())
+    assert record["model"]["options"]["modality"] == modality
