@@ -127,8 +127,7 @@ def _expressions(model, request):
 
 
 def test_emotions_and_intensities_change_the_expressions(model, prepared_sample):
-    happy = _expressions(model, _request(prepared_sample, modality="text", level=1) | {} if False else
-                         _request(prepared_sample, modality="text", level=1))
+    happy = _expressions(model, _request(prepared_sample, modality="text", level=1))
     request = _request(prepared_sample, modality="text", level=1)
     request.emotion = "neutral"
     neutral = _expressions(model, request)
