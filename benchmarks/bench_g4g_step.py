@@ -51,7 +51,7 @@ def main() -> None:
 
             install_random_weights("vgg19", vgg19(weights=None))
         if "syncnet_v2" in config.required_weights():
-            from tfbench.evaluate.syncnet.model import SyncNet
+            from tfbench.nets.syncnet import SyncNet
 
             install_random_weights("syncnet_v2", SyncNet())
         dataset = synthetic_prepared(Path(scratch) / "data")

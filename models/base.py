@@ -6,11 +6,18 @@ Shapes and units used throughout:
 - ``audio``: float32 ``[N]`` mono at 16 kHz in [-1, 1];
 - ``landmarks``: float32 ``[T, 68, 2]`` pixel (x, y) in the frame's coordinates, NaN rows
   where no face was found;
-- ``coeffs_3dmm``: float32 ``[T, 257]`` in the Deep3DFaceRecon layout.
+- ``coeffs_3dmm``: float32 ``[T, 257]`` in the Deep3DFaceRecon layout, of the kind
+  ``coeffs_3dmm_kind`` says: ``"offline_pca"`` (tfbench's landmark-PCA fit, ``--tdmm
+  offline``) or ``"deep3d"`` (Deep3DFaceRecon / BFM 2009, ``--tdmm deep3d``);
+- ``coeffs_3dmm_align``: float32 ``[T, 5]`` the alignment parameters of those coefficients;
+- ``phonemes``: int64 ``[T]`` one phone id 0..40 per video frame
+  (:data:`tfbench.models.request.PHONE_SET`).
 
 A method declares in :attr:`Generator.needs` which of :data:`INPUTS` it reads; the
 evaluator (``tfbench/evaluate/protocol.py``) fills a :class:`GenerationRequest` from a
 dataset row and :meth:`Generator.check_request` rejects a request lacking one of them.
+Requests are built in one place, :mod:`tfbench.models.request`, for ``evaluate
+--model``, ``generate`` and training data alike.
 """
 
 from __future__ import annotations
@@ -26,14 +33,14 @@ import numpy as np
 if TYPE_CHECKING:
     from tfbench.train.loop import Trainer
 
-#: Audio sample rate every method receives (Hz).
-SAMPLE_RATE = 16000
+from tfbench.io.constants import SAMPLE_RATE  # noqa: F401  (re-exported: audio rate every method receives, Hz)
 
 #: Inputs a method may declare in ``Generator.needs``.
-INPUTS = frozenset({"source_video", "reference_image", "audio", "text", "emotion", "landmarks", "coeffs_3dmm"})
+INPUTS = frozenset({"source_video", "reference_image", "audio", "text", "emotion", "landmarks", "coeffs_3dmm",
+                    "coeffs_3dmm_align", "phonemes", "emotion_image", "pose_video"})
 
 #: Request field holding each input (where the names differ).
-_FIELD_OF = {"source_video": "source_frames"}
+_FIELD_OF = {"source_video": "source_frames", "pose_video": "pose_frames"}
 
 
 @dataclass
@@ -55,6 +62,13 @@ class GenerationRequest:
     emotion_level: int | None = None
     landmarks: np.ndarray | None = None  # float32 [T,68,2] pixels of source_frames
     coeffs_3dmm: np.ndarray | None = None  # float32 [T,257]
+    coeffs_3dmm_kind: str | None = None  # "offline_pca" | "deep3d" (what coeffs_3dmm / _align are)
+    coeffs_3dmm_align: np.ndarray | None = None  # float32 [T,5]
+    phonemes: np.ndarray | None = None  # int64 [T] phone ids 0..40 (tfbench.models.request.PHONE_SET)
+    emotion_image: np.ndarray | None = None  # uint8 [H,W,3] RGB emotion reference
+    pose_frames: np.ndarray | None = None  # uint8 [T',H,W,3] RGB video whose head pose to follow
+    #: Generation options (modality, prompt, level, iterations, seed, ...), recorded in results.
+    options: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
 
 
@@ -65,6 +79,10 @@ class Generator(ABC):
     name: ClassVar[str]
     #: Subset of :data:`INPUTS` that ``generate`` reads.
     needs: ClassVar[frozenset[str]] = frozenset()
+    #: The 3DMM coefficient kind the method was built for ("deep3d" for BFM methods), None: any.
+    needs_3dmm_kind: ClassVar[str | None] = None
+    #: Weights names (tfbench.weights) ``generate`` loads (listed in ``tfbench weights list``).
+    weights: ClassVar[tuple[str, ...]] = ()
 
     #: sha256 of the checkpoint file, None for models without one (baselines).
     checkpoint_sha256: str | None = None
@@ -113,6 +131,16 @@ class Generator(ABC):
             )
         if "audio" in self.needs:
             check_audio_covers(request)
+        wants_3dmm = self.needs & {"coeffs_3dmm", "coeffs_3dmm_align"}
+        if wants_3dmm and self.needs_3dmm_kind and request.coeffs_3dmm_kind != self.needs_3dmm_kind:
+            raise InputError(
+                f"model {self.name!r} needs {self.needs_3dmm_kind} 3DMM coefficients, but clip {request.clip_id!r} has "
+                f"{request.coeffs_3dmm_kind or 'unlabelled'} ones; prepare the dataset with `--tdmm {self.needs_3dmm_kind}`"
+            )
+        for need, per_frame in (("coeffs_3dmm", request.coeffs_3dmm), ("coeffs_3dmm_align", request.coeffs_3dmm_align),
+                                ("phonemes", request.phonemes)):
+            if need in self.needs and len(per_frame) < request.num_frames:
+                raise InputError(f"clip {request.clip_id!r}: {need} cover {len(per_frame)} frames, {request.num_frames} needed")
 
 
 def check_audio_covers(request: GenerationRequest) -> None:

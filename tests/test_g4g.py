@@ -295,7 +295,7 @@ def test_paper_config_one_training_step_with_random_experts(synthetic, tmp_path,
     from typer.testing import CliRunner
 
     from tfbench.cli import app
-    from tfbench.evaluate.syncnet.model import SyncNet
+    from tfbench.nets.syncnet import SyncNet
     from tfbench.models.g4g.model import G4G
     from tfbench.testing import install_random_weights
     import tfbench.data

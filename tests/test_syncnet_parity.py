@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from tfbench.errors import CheckpointError, InputError, MissingWeightsError
-from tfbench.evaluate.syncnet import model as syncnet_model
+from tfbench.nets import syncnet as syncnet_model
 from tfbench.evaluate.syncnet import scoring
 from tfbench.testing import install_random_weights
 

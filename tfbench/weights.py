@@ -83,6 +83,9 @@ def register(spec: WeightsSpec) -> WeightsSpec:
 
 def specs() -> list[WeightsSpec]:
     from tfbench import weights_catalog  # noqa: F401  (fills the registry)
+    from tfbench.nets import register_all
+
+    register_all()  # specs that sit beside their network in tfbench/nets/
 
     return [_SPECS[name] for name in sorted(_SPECS)]
 

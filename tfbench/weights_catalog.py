@@ -56,25 +56,6 @@ register(WeightsSpec(
     used_by=("lpips@vgg",),
 ))
 register(WeightsSpec(
-    name="vgg19",
-    filename="vgg19-dcbb9e9d.pth",
-    description="torchvision VGG-19 (ImageNet), perceptual losses in training",
-    license="BSD-3-Clause",
-    source="download",
-    urls=("https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",),
-    hash_prefix="dcbb9e9d",
-    used_by=("g4g training",),
-))
-register(WeightsSpec(
-    name="syncnet_v2",
-    filename="syncnet_v2.model",
-    description="SyncNet of joonson/syncnet_python (LSE-C, LSE-D, sync losses)",
-    license="MIT (syncnet_python)",
-    source="download",
-    urls=("http://www.robots.ox.ac.uk/~vgg/software/lipsync/data/syncnet_v2.model",),
-    used_by=("lse", "g4g training"),
-))
-register(WeightsSpec(
     name="s3fd",
     filename="sfd_face.pth",
     description="S3FD face detector of syncnet_python's full pipeline",

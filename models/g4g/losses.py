@@ -9,10 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-#: torchvision VGG-19 ``features`` indices of relu1_1, relu2_1, relu3_1, relu4_1, relu5_1.
-VGG_LAYERS = (1, 6, 11, 20, 29)
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from tfbench.nets.vgg19 import RELU_LAYERS as VGG_LAYERS
 
 
 def attribute_loss(source_vector: torch.Tensor, landmark_vector: torch.Tensor) -> torch.Tensor:
@@ -24,31 +21,18 @@ class VGGPerceptual(nn.Module):
     """Eq. (20) L_p: L1 between VGG-19 features of output and ground truth at two scales.
 
     Per layer the L1 norm is divided by the layer's ``C x H x W`` (a mean), summed over the
-    ``N = 5`` layers, divided by ``2N`` (two scales). Weights: ``tfbench weights`` name
-    ``vgg19`` (torchvision's ImageNet file); inputs are ImageNet-normalised as that
-    network expects. The network is frozen.
+    ``N = 5`` layers, divided by ``2N`` (two scales). Features: :class:`tfbench.nets.vgg19.VGG19Features`
+    (weights ``vgg19``, ImageNet-normalised input, frozen).
     """
 
     def __init__(self) -> None:
         super().__init__()
-        from torchvision.models import vgg19
+        from tfbench.nets.vgg19 import VGG19Features
 
-        from tfbench.weights import weights_path
-
-        network = vgg19(weights=None)
-        state = torch.load(weights_path("vgg19"), map_location="cpu", weights_only=True)
-        network.load_state_dict(state)
-        self.features = network.features[: VGG_LAYERS[-1] + 1].eval().requires_grad_(False)
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+        self.vgg = VGG19Features()
 
     def _features(self, images: torch.Tensor) -> list[torch.Tensor]:
-        x, out = (images - self.mean) / self.std, []
-        for index, layer in enumerate(self.features):
-            x = layer(x)
-            if index in VGG_LAYERS:
-                out.append(x)
-        return out
+        return self.vgg(images)
 
     def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         total = output.new_zeros(())

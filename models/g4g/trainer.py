@@ -8,33 +8,23 @@ from typing import Callable
 import numpy as np
 import torch
 
-from tfbench.errors import TfbenchError
 from tfbench.models.g4g import losses as L
 from tfbench.models.g4g.config import G4GConfig, get_config
 from tfbench.models.g4g.networks import G4GGenerator, MomentumProjections, PatchDiscriminator
+from tfbench.train.config import apply_overrides, override_note
 from tfbench.train.loop import Trainer
 
 
 def resolve_config(config_name: str, overrides: dict | None = None) -> G4GConfig:
-    """The named config with ``overrides`` (field -> value) applied, validated.
+    """The named config with ``overrides`` (field -> value, see :mod:`tfbench.train.config`) applied, validated.
 
     Overriding anything turns the run non-canonical and is written into the notes.
     """
     config = get_config(config_name)
-    if not overrides:
+    changed = apply_overrides(config, overrides, protected=("name", "lambdas", "notes"))
+    if changed is config:
         return config.validate()
-    known = {f.name: f for f in dataclasses.fields(G4GConfig)}
-    changes = {}
-    for key, value in overrides.items():
-        if key not in known or key in ("name", "lambdas", "notes"):
-            raise TfbenchError(f"cannot override G4G config field {key!r}; fields: {', '.join(sorted(set(known) - {'name', 'lambdas', 'notes'}))}")
-        current = getattr(config, key)
-        if key == "losses":
-            changes[key] = tuple(part for part in str(value).split(",") if part) if isinstance(value, str) else tuple(value)
-        else:
-            changes[key] = type(current)(value)
-    note = "; ".join(f"{key}={changes[key]!r}" for key in sorted(changes))
-    return dataclasses.replace(config, **changes, notes=f"{config.notes} OVERRIDDEN: {note} (not the {config.name} config).").validate()
+    return dataclasses.replace(changed, notes=config.notes + override_note(changed, overrides)).validate()
 
 
 class G4GTrainer(Trainer):
@@ -43,7 +33,11 @@ class G4GTrainer(Trainer):
     model_name = "g4g"
 
     @classmethod
-    def check_ready(cls, config_name: str, overrides: dict | None = None) -> None:
+    def default_steps_for(cls, config_name: str, overrides: dict | None = None, stage: str = "main") -> int:
+        return resolve_config(config_name, overrides).steps
+
+    @classmethod
+    def check_ready(cls, config_name: str, overrides: dict | None = None, stage: str = "main") -> None:
         from tfbench.errors import MissingWeightsError
         from tfbench.weights import require
 
@@ -56,7 +50,8 @@ class G4GTrainer(Trainer):
                 f"networks that are missing (the 'tiny' config runs without them, as a demo):\n{error}"
             ) from None
 
-    def __init__(self, config_name: str, dataset, overrides: dict | None = None, device: str = "cpu",
+    def __init__(self, config_name: str, dataset, *, stage: str = "main", total_steps: int | None = None,
+                 predecessors: dict | None = None, overrides: dict | None = None, device: str = "cpu",
                  echo: Callable[[str], None] = print) -> None:
         from tfbench.models.g4g.data import TrainingClips
 
@@ -67,6 +62,7 @@ class G4GTrainer(Trainer):
         self.config = config.to_dict()
         self.config_name = config_name
         self.default_steps = config.steps
+        self.stage, self.total_steps, self.predecessors = stage, total_steps or config.steps, dict(predecessors or {})
         self.checkpoint_every = config.checkpoint_every
         self.canonical = config.canonical and not overrides
         self.notes = config.notes
@@ -79,7 +75,7 @@ class G4GTrainer(Trainer):
         self.perceptual = L.VGGPerceptual().to(self.device) if "perceptual" in config.losses else None
         self.syncnet = None
         if "sync" in config.losses:
-            from tfbench.evaluate.syncnet.model import load_syncnet
+            from tfbench.nets.syncnet import load_syncnet
 
             self.syncnet = load_syncnet(self.device)
         self._weights_used = {name: _record(name) for name in config.required_weights()}
@@ -98,7 +94,8 @@ class G4GTrainer(Trainer):
 
     def step(self, step: int, rng: np.random.Generator) -> dict[str, float]:
         cfg = self.cfg
-        batch = {key: value.to(self.device) for key, value in self.data.batch(rng).items()}
+        local = self.context.local(cfg.batch_size)  # this process's share of the global batch
+        batch = {key: value[local].to(self.device) for key, value in self.data.batch(rng).items()}
         b, t = batch["faces"].shape[:2]
         faces = batch["faces"].flatten(0, 1)
         self.generator.train()
@@ -126,6 +123,7 @@ class G4GTrainer(Trainer):
         total = sum(cfg.lambdas[name] * value for name, value in terms.items())
         self.optimizer_g.zero_grad(set_to_none=True)
         total.backward()
+        self.reduce_gradients(self.generator)
         self.optimizer_g.step()
         self.momentum.update(self.generator, cfg.momentum)
         logged = {"total": total.item()} | {f"g_{name}": value.item() for name, value in terms.items()}
@@ -136,6 +134,7 @@ class G4GTrainer(Trainer):
                                               self.clip_discriminator(fake.reshape(b, t * 3, *fake.shape[2:]))))
             self.optimizer_d.zero_grad(set_to_none=True)
             d_loss.backward()
+            self.reduce_gradients(self.frame_discriminator, self.clip_discriminator)
             self.optimizer_d.step()
             logged["d_gan"] = d_loss.item()
         return logged

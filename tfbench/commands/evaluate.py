@@ -150,7 +150,7 @@ def _model_jobs(model_name, checkpoint, dataset, split, limit, out, device):
 
     def generate_for(index: int):
         def generate(clip):
-            request = self_reconstruction_request(rows[index], clip, generator.needs)
+            request = self_reconstruction_request(rows[index], clip, generator.needs, meta=prepared.meta)
             generator.check_request(request)
             return generator.generate(request)
 

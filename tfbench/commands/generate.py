@@ -1,83 +1,70 @@
-"""`tfbench generate NAME`: one talking-face video from a user's audio and video (or image)."""
+"""`tfbench generate NAME`: one talking-face video from a user's audio and video (or image).
+
+The request is built by :func:`tfbench.models.request.request_from_files` (the builder
+``evaluate --model`` and training data share). Next to ``--out`` goes ``<out>.json``: the
+model, checkpoint sha256, canonical flag, notes, the input files and every generation
+option (``--text``, ``--emotion``, ``--level``, ``--emotion-image``, ``--pose-from``,
+``--set``), so a video can always be traced to what made it.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
-FPS = 25.0
+from tfbench.io.constants import FPS
 
 
-def build_request(audio_path: Path, video: Optional[Path], image: Optional[Path], needs: frozenset[str]):
-    """A GenerationRequest from user files: 25 fps frames, 16 kHz audio, dlib landmarks if needed.
+def _models_help() -> str:
+    from tfbench.models import MODELS
 
-    With ``--video`` the output has the video's length (audio shorter than it is an error);
-    with ``--image`` it has the audio's length and the image is the source of every frame.
-    """
-    import math
-
-    import numpy as np
-
-    from tfbench.errors import InputError, MediaError
-    from tfbench.io.audio import read_audio
-    from tfbench.models.base import SAMPLE_RATE, GenerationRequest
-
-    if (video is None) == (image is None):
-        raise InputError("give exactly one of --video FILE or --image FILE")
-    audio = read_audio(audio_path, sample_rate=SAMPLE_RATE)
-    if video is not None:
-        from tfbench.io.video import read_video
-
-        frames = read_video(video, fps=FPS).frames
-    else:
-        import cv2
-
-        if not Path(image).is_file():
-            raise MediaError(f"{image}: no such image file")
-        picture = cv2.imread(str(image), cv2.IMREAD_COLOR)
-        if picture is None:
-            raise MediaError(f"{image}: cannot decode the image")
-        count = math.floor(len(audio) / SAMPLE_RATE * FPS)
-        if count < 1:
-            raise InputError(f"{audio_path}: the audio is shorter than one frame")
-        frames = np.broadcast_to(cv2.cvtColor(picture, cv2.COLOR_BGR2RGB), (count, *picture.shape))
-    landmarks = None
-    if "landmarks" in needs:
-        from tfbench.face.landmarks import detect_landmarks
-
-        distinct = frames[:1] if image is not None else np.ascontiguousarray(frames)
-        points = detect_landmarks(np.ascontiguousarray(distinct), backend="dlib").points
-        landmarks = np.broadcast_to(points, (len(frames), 68, 2)) if image is not None else points
-    return GenerationRequest(
-        clip_id=Path(video or image).stem, num_frames=len(frames), fps=FPS, audio=audio,
-        source_frames=frames, reference_image=np.asarray(frames[0]), landmarks=landmarks,
-    )
+    return "Model: " + ", ".join(MODELS.names()) + "."
 
 
 def register(app: typer.Typer) -> None:
     @app.command("generate")
     def generate(
-        name: str = typer.Argument(..., help="Model (e.g. g4g, static, ground_truth)."),
+        name: str = typer.Argument(..., help=_models_help()),
         checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="Checkpoint file of the model."),
         audio: Path = typer.Option(..., "--audio", help="Driving speech (wav, m4a, mp4 ...)."),
         video: Optional[Path] = typer.Option(None, "--video", help="Face-cropped source video (like a prepared clip)."),
         image: Optional[Path] = typer.Option(None, "--image", help="Face-cropped source image."),
-        out: Path = typer.Option(..., "--out", help="Output mp4 (H.264 + AAC)."),
+        out: Path = typer.Option(..., "--out", help="Output mp4 (H.264 + AAC); provenance goes to <out>.json."),
+        text: Optional[str] = typer.Option(None, "--text", help="Text prompt / description (text-driven methods)."),
+        emotion: Optional[str] = typer.Option(None, "--emotion", help="Emotion label (e.g. happy, angry)."),
+        level: Optional[int] = typer.Option(None, "--level", help="Emotion intensity level (MEAD: 1-3)."),
+        emotion_image: Optional[Path] = typer.Option(None, "--emotion-image", help="Image whose expression to transfer."),
+        pose_from: Optional[Path] = typer.Option(None, "--pose-from", help="Video whose head pose to follow."),
+        set_: List[str] = typer.Option([], "--set", help="Generation option KEY=VALUE (e.g. modality=text, iterations=50; repeatable)."),
         device: str = typer.Option("cpu", "--device", help="torch device."),
     ) -> None:
         """Generate one video: NAME driven by --audio from --video or --image, written with the audio."""
+        from tfbench.io.constants import SAMPLE_RATE
         from tfbench.io.video import write_video
         from tfbench.models import load_model
-        from tfbench.models.base import SAMPLE_RATE, check_audio_covers
+        from tfbench.models.base import check_audio_covers
+        from tfbench.models.request import request_from_files
+        from tfbench.train.config import parse_overrides
 
+        options = parse_overrides(set_)
         model = load_model(name, checkpoint, device=device)
-        request = build_request(audio, video, image, model.needs)
+        request = request_from_files(audio, model.needs, video=video, image=image, text=text, emotion=emotion,
+                                     level=level, emotion_image=emotion_image, pose_from=pose_from, options=options)
         check_audio_covers(request)  # the output carries this audio, whatever the model reads
         frames = model.generate(request)
         samples = round(request.num_frames / FPS * SAMPLE_RATE)
         write_video(out, frames, fps=FPS, audio=request.audio[:samples], sample_rate=SAMPLE_RATE)
+        provenance = {
+            "model": model.name, "checkpoint": str(checkpoint) if checkpoint else None,
+            "checkpoint_sha256": model.checkpoint_sha256, "canonical": model.canonical, "notes": model.notes,
+            "inputs": {"audio": str(audio), "video": str(video) if video else None, "image": str(image) if image else None},
+            "options": request.options, "num_frames": int(len(frames)), "fps": FPS,
+        }
+        Path(str(out) + ".json").write_text(json.dumps(provenance, indent=2, default=str) + "\n")
         typer.echo(f"wrote {out}: {len(frames)} frames at {FPS:g} fps with audio")
         if not model.canonical:
             typer.echo(f"NOT CANONICAL ({model.name}): {model.notes}")
+

@@ -2,8 +2,11 @@
 
 Every checkpoint carries ``format``, ``model`` (registry name), ``config_name`` and the
 full ``config`` dict, ``step``, ``tfbench_version``, ``canonical`` and ``notes`` (shown in
-results), ``provenance`` (dataset fingerprint, seed, overrides) and ``state`` (network,
-optimiser and method state dicts). Its sha256 is computed from the file when it is
+results), ``provenance`` (dataset fingerprint, seed, overrides), ``state`` (network,
+optimiser and method state dicts), ``stage`` (the training stage, ``"main"`` for
+single-stage methods) and ``predecessors`` (stage -> sha256 of the checkpoint each
+earlier stage this one builds on; files written before stages existed load with
+``"main"`` and ``{}``). Its sha256 is computed from the file when it is
 loaded, never stored inside it. Files are written to ``<path>.part`` and renamed, so a
 killed run never leaves a half-written checkpoint.
 """
@@ -37,12 +40,15 @@ class Checkpoint:
     tfbench_version: str = __version__
     sha256: str | None = None
     path: Path | None = None
+    stage: str = "main"
+    predecessors: dict = field(default_factory=dict)
 
     def to_payload(self) -> dict:
         return {
             "format": FORMAT, "model": self.model, "config_name": self.config_name, "config": self.config,
             "step": self.step, "state": self.state, "canonical": self.canonical, "notes": self.notes,
             "provenance": self.provenance, "tfbench_version": self.tfbench_version,
+            "stage": self.stage, "predecessors": self.predecessors,
         }
 
 
@@ -84,5 +90,6 @@ def load_checkpoint(path: Path, model: str | None = None, config_name: str | Non
         model=payload["model"], config_name=payload["config_name"], config=payload["config"], step=int(payload["step"]),
         state=payload["state"], canonical=bool(payload["canonical"]), notes=str(payload["notes"]),
         provenance=dict(payload.get("provenance", {})), tfbench_version=str(payload["tfbench_version"]),
-        sha256=sha256_file(path), path=path,
+        sha256=sha256_file(path), path=path, stage=str(payload.get("stage", "main")),
+        predecessors=dict(payload.get("predecessors", {})),
     )

@@ -90,7 +90,7 @@ class LSE(Metric):
 
     def _networks(self):
         if self._syncnet is None:
-            from tfbench.evaluate.syncnet.model import load_syncnet
+            from tfbench.nets.syncnet import load_syncnet
 
             self._syncnet = load_syncnet(self.device)
             if self.mode == "pipeline":

@@ -1,5 +1,7 @@
 """The SyncNet "S" network of joonson/syncnet_python, loadable from ``syncnet_v2.model``.
 
+Shared by the LSE metrics (``tfbench/evaluate/metrics/lse.py``) and sync losses in training.
+
 Parameter names and shapes are those of the reference (``netcnnaud``, ``netfcaud``,
 ``netcnnlip``, ``netfclip`` as ``nn.Sequential`` with the same layer indices), so the
 reference's weight file -- a ``torch.save``d state dict -- loads as is.
@@ -20,8 +22,19 @@ import torch
 from torch import nn
 
 from tfbench.errors import CheckpointError
+from tfbench.weights import WeightsSpec, register
 
 EMBEDDING_DIM = 1024
+
+WEIGHTS = register(WeightsSpec(
+    name="syncnet_v2",
+    filename="syncnet_v2.model",
+    description="SyncNet of joonson/syncnet_python (LSE-C, LSE-D, sync losses). "
+                "Preprocessing: none (lips BGR 0-255, 5 x 224 x 224; MFCC 13 x 20)",
+    license="MIT (syncnet_python)",
+    source="download",
+    urls=("http://www.robots.ox.ac.uk/~vgg/software/lipsync/data/syncnet_v2.model",),
+))
 
 
 def _conv_bn_relu_2d(cin: int, cout: int, kernel, padding) -> list[nn.Module]:

@@ -1,0 +1,208 @@
+"""The training-data pipeline every method shares: clips of a prepared dataset as
+memory-mapped arrays, and deterministic windows / batches drawn from a numpy Generator.
+
+:class:`TrainingData` reads each clip of a split once (video frames resized to
+``size x size``, 16 kHz audio, landmarks scaled to that size, 3DMM coefficients and
+their alignment, phoneme ids) into ``.npy`` files under
+``$TFBENCH_HOME/cache/train/<CACHE_VERSION>/<dataset fingerprint>/<split>/<size>/`` and
+memory-maps them afterwards, so memory does not grow with the dataset (the OS pages
+frames in and out). A clip that cannot be read is skipped with its reason in
+:attr:`TrainingData.skipped` (it is not cached, so a fixed file is read next time).
+
+Sampling: :meth:`TrainingData.sample_windows` draws ``(clip, start)`` pairs with
+``rng`` only, so the same ``numpy.random.default_rng([seed, step])`` gives the same
+windows on every process; :meth:`TrainingData.batch` draws the global batch and
+materialises only the caller's ``local`` slice (data-parallel training).
+
+Shapes of a window of ``L`` frames (``A = 640`` audio samples per frame at 25 fps):
+``frames`` uint8 ``[L, S, S, 3]`` RGB; ``audio`` float32 ``[L * A]`` in [-1, 1] (zero
+padded past the end); ``landmarks`` float32 ``[L, 68, 2]`` pixels of the resized frames
+(NaN where no face); ``coeffs_3dmm`` float32 ``[L, 257]``; ``coeffs_3dmm_align`` float32
+``[L, 5]`` (in the clip's original pixels); ``phonemes`` int64 ``[L]``
+(:data:`tfbench.models.request.PHONE_SET`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from tfbench.errors import InputError, TfbenchError
+from tfbench.io.constants import FPS, SAMPLE_RATE
+
+#: Bump when the cached arrays change: old caches are then ignored.
+CACHE_VERSION = "v1"
+#: Audio samples per video frame.
+SAMPLES_PER_FRAME = int(SAMPLE_RATE / FPS)
+#: Per-frame arrays a clip may have (the dataset columns they come from).
+ARRAYS = ("frames", "audio", "landmarks", "coeffs_3dmm", "coeffs_3dmm_align", "phonemes")
+
+
+@dataclass
+class TrainingClip:
+    """One clip of the split: memory-mapped arrays (None where the dataset lacks the column)
+    and its labels."""
+
+    clip_id: str
+    frames: np.ndarray  # uint8 [T, S, S, 3] RGB
+    audio: np.ndarray  # float32 [N] 16 kHz
+    landmarks: np.ndarray | None  # float32 [T, 68, 2] pixels at size S
+    coeffs_3dmm: np.ndarray | None  # float32 [T, 257]
+    coeffs_3dmm_align: np.ndarray | None  # float32 [T, 5]
+    phonemes: np.ndarray | None  # int64 [T]
+    labels: dict = field(default_factory=dict)  # text (list of str), emotion, level, speaker, view
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.frames)
+
+    def window(self, start: int, length: int) -> dict[str, np.ndarray]:
+        """Frames ``start .. start+length`` of every array this clip has (see the module doc)."""
+        stop = start + length
+        if start < 0 or stop > self.num_frames:
+            raise InputError(f"clip {self.clip_id!r}: window {start}..{stop} outside its {self.num_frames} frames")
+        out = {"frames": np.asarray(self.frames[start:stop])}
+        audio = np.zeros(length * SAMPLES_PER_FRAME, dtype=np.float32)
+        piece = np.asarray(self.audio[start * SAMPLES_PER_FRAME: stop * SAMPLES_PER_FRAME])
+        audio[: len(piece)] = piece
+        out["audio"] = audio
+        for key in ("landmarks", "coeffs_3dmm", "coeffs_3dmm_align", "phonemes"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = np.asarray(value[start:stop])
+        return out
+
+
+class TrainingData:
+    """The ``split`` of a prepared dataset at ``size x size`` pixels (None: the clips' own size).
+
+    ``min_frames``: clips shorter than this are skipped (e.g. the training window).
+    ``progress``: called with one line per clip being cached.
+    """
+
+    def __init__(self, dataset, *, split: str = "train", size: int | None = None, min_frames: int = 1,
+                 progress: Callable[[str], None] | None = None) -> None:
+        from tfbench.models.request import tdmm_kind
+        from tfbench.weights import tfbench_home
+
+        self.dataset = dataset
+        self.split = split
+        self.size = size
+        #: "offline_pca" / "deep3d" / None: what the 3DMM arrays are.
+        self.coeffs_3dmm_kind = tdmm_kind(getattr(dataset, "meta", None))
+        rows = dataset.split(split)
+        self.folder = (tfbench_home() / "cache" / "train" / CACHE_VERSION / str(dataset.fingerprint) / split
+                       / (f"{size}" if size else "native"))
+        self.clips: list[TrainingClip] = []
+        self.skipped: list[dict] = []
+        for row in rows:
+            clip_id = str(row["clip_id"])
+            try:
+                if not (self.folder / f"{clip_id}.done").exists():
+                    if progress:
+                        progress(f"caching {clip_id}")
+                    self._cache(row)
+                clip = self._open(row)
+            except TfbenchError as error:  # unreadable media, bad annotations: skip the clip, say so
+                self.skipped.append({"clip_id": clip_id, "reason": str(error)})
+                continue
+            if clip.num_frames < min_frames:
+                self.skipped.append({"clip_id": clip_id, "reason": f"{clip.num_frames} frames, fewer than {min_frames}"})
+                continue
+            self.clips.append(clip)
+        if not self.clips:
+            raise InputError(f"no usable training clip in split {split!r} of {dataset.root}: {self.skipped[:3]}")
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    # ------------------------------------------------------------------ cache
+
+    def _cache(self, row) -> None:
+        import cv2
+
+        from tfbench.io.audio import read_audio
+        from tfbench.io.video import read_video
+        from tfbench.models.request import phoneme_ids
+
+        frames = read_video(self.dataset.clip_path(row), fps=FPS).frames
+        audio_path = self.dataset.audio_path(row) if row.get("audio") else self.dataset.clip_path(row)
+        audio = read_audio(audio_path, sample_rate=SAMPLE_RATE).astype(np.float32)
+        count = len(frames)
+        height, width = frames.shape[1:3]
+        scale = 1.0
+        if self.size and (height, width) != (self.size, self.size):
+            scale = self.size / width
+            frames = np.stack([cv2.resize(frame, (self.size, self.size), interpolation=cv2.INTER_AREA) for frame in frames])
+        arrays = {"frames": np.ascontiguousarray(frames, dtype=np.uint8), "audio": audio}
+        for key, dtype in (("landmarks", np.float32), ("coeffs_3dmm", np.float32), ("coeffs_3dmm_align", np.float32)):
+            if row.get(key) is not None:
+                value = np.asarray(row[key], dtype=dtype)
+                if len(value) != count:
+                    raise InputError(f"clip {row['clip_id']!r}: {key} cover {len(value)} frames but the clip decodes "
+                                     f"to {count}; re-prepare the dataset")
+                arrays[key] = value.reshape(count, 68, 2) * scale if key == "landmarks" else value
+        if row.get("phonemes") is not None:
+            arrays["phonemes"] = phoneme_ids(row["phonemes"])[:count]
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for key, value in arrays.items():
+            partial = self.folder / f"{row['clip_id']}.{key}.tmp.npy"
+            np.save(partial, value)
+            os.replace(partial, self.folder / f"{row['clip_id']}.{key}.npy")
+        (self.folder / f"{row['clip_id']}.done").write_text("")
+
+    def _open(self, row) -> TrainingClip:
+        clip_id = str(row["clip_id"])
+
+        def load(key: str):
+            path = self.folder / f"{clip_id}.{key}.npy"
+            return np.load(path, mmap_mode="r") if path.exists() else None
+
+        labels = {key: row.get(key) for key in ("text", "emotion", "level", "speaker", "view") if row.get(key) is not None}
+        return TrainingClip(clip_id, **{key: load(key) for key in ARRAYS}, labels=labels)
+
+    # ------------------------------------------------------------------ sampling
+
+    def sample_windows(self, rng: np.random.Generator, count: int, length: int) -> list[tuple[int, int]]:
+        """``count`` ``(clip index, start frame)`` pairs of ``length``-frame windows, uniform
+        over clips then over start frames; clips shorter than ``length`` are never drawn."""
+        usable = [index for index, clip in enumerate(self.clips) if clip.num_frames >= length]
+        if not usable:
+            raise InputError(f"no training clip has {length} frames")
+        picks = []
+        for _ in range(count):
+            index = usable[int(rng.integers(len(usable)))]
+            picks.append((index, int(rng.integers(self.clips[index].num_frames - length + 1))))
+        return picks
+
+    def batch(self, rng: np.random.Generator, batch_size: int, length: int, local: slice | None = None) -> dict:
+        """A global batch of ``batch_size`` windows drawn from ``rng``; only the ``local`` slice
+        (default: all) is read. Arrays are stacked ``[B, ...]``; ``clip_index`` int64 ``[B]``
+        and ``start`` int64 ``[B]`` say where each window comes from. Keys present in only
+        some clips are left out."""
+        picks = self.sample_windows(rng, batch_size, length)[local or slice(None)]
+        windows = [self.clips[index].window(start, length) for index, start in picks]
+        keys = set.intersection(*(set(window) for window in windows)) if windows else set()
+        out = {key: np.stack([window[key] for window in windows]) for key in sorted(keys)}
+        out["clip_index"] = np.array([index for index, _ in picks], dtype=np.int64)
+        out["start"] = np.array([start for _, start in picks], dtype=np.int64)
+        return out
+
+    def request(self, index: int, needs: frozenset[str], options: dict | None = None):
+        """The self-reconstruction :class:`~tfbench.models.base.GenerationRequest` of clip
+        ``index`` at this pipeline's size (the builder ``evaluate --model`` uses)."""
+        from tfbench.models.request import build_request
+
+        clip = self.clips[index]
+        return build_request(
+            clip.clip_id, needs, num_frames=clip.num_frames, audio=lambda: np.asarray(clip.audio),
+            source_frames=lambda: np.asarray(clip.frames), reference_image=lambda: np.asarray(clip.frames[0]),
+            text=(clip.labels.get("text") or [None])[0] if isinstance(clip.labels.get("text"), (list, tuple)) else clip.labels.get("text"),
+            emotion=clip.labels.get("emotion"), level=clip.labels.get("level"), landmarks=clip.landmarks,
+            coeffs_3dmm=clip.coeffs_3dmm, coeffs_3dmm_kind=self.coeffs_3dmm_kind,
+            coeffs_3dmm_align=clip.coeffs_3dmm_align, phonemes=clip.phonemes, options=options,
+        )
