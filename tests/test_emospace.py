@@ -135,9 +135,8 @@ def test_emotions_and_intensities_change_the_expressions(model, prepared_sample)
     scale = np.abs(happy).mean()
     assert np.abs(happy - neutral).mean() > 1e-3 * scale
     assert np.abs(happy - strong).mean() > 1e-3 * scale
-    text = _request(prepared_sample, modality="text")
-    text.text = "a photo of a furious face."
-    assert np.abs(_expressions(model, text) - happy).mean() > 1e-3 * scale
+    sentence = _request(prepared_sample, modality="text", text="a photo of a furious face.")  # generate --text
+    assert np.abs(_expressions(model, sentence) - happy).mean() > 1e-3 * scale
 
 
 def test_every_modality_generates_and_is_recorded(model, prepared_sample):
@@ -149,14 +148,12 @@ def test_every_modality_generates_and_is_recorded(model, prepared_sample):
 
 
 def test_generate_cli_writes_a_playable_mp4_with_audio(run, prepared_sample, tmp_path):
-    import cv2
+    from PIL import Image
 
-    from tfbench.io.video import probe_video
+    from tfbench.io.video import probe_video, read_video
 
     row = prepared_sample.split("test")[0]
-    from tfbench.io.video import read_video
-
-    cv2.imwrite(str(tmp_path / "face.png"), cv2.cvtColor(read_video(prepared_sample.clip_path(row)).frames[0], cv2.COLOR_RGB2BGR))
+    Image.fromarray(read_video(prepared_sample.clip_path(row)).frames[0]).save(tmp_path / "face.png")
     out = tmp_path / "happy.mp4"
     result = CliRunner().invoke(app, ["generate", "emospace", "--checkpoint", str(run / "hef" / "last.pt"),
                                       "--audio", str(prepared_sample.audio_path(row)), "--image", str(tmp_path / "face.png"),
@@ -169,8 +166,9 @@ def test_generate_cli_writes_a_playable_mp4_with_audio(run, prepared_sample, tmp
 @pytest.mark.parametrize("modality", ["text", "image", "audio"])
 def test_evaluate_on_the_sample_for_each_modality(run, prepared_sample, tmp_path, modality):
     result = CliRunner().invoke(app, ["evaluate", "--model", "emospace", "--checkpoint", str(run / "hef" / "last.pt"),
-                                      "--dataset", str(prepared_sample.root), "--split", "test", "--metrics", "psnr,ssim",
+                                      "--dataset", str(prepared_sample.root), "--split", "test", "--limit", "2", "--metrics", "psnr,ssim",
                                       "--set", f"modality={modality}", "--out", str(tmp_path / modality)])
     assert result.exit_code == 0, result.output
     record = json.loads((tmp_path / modality / "result.json").read_text())
-    assert record["model"]["options"]["modality"] == modality
+    assert record["model"] == f"emospace[modality={modality}]"
+    assert record["metrics"]["psnr"]["clips_scored"] == 2

@@ -31,7 +31,11 @@ CHUNK_FRAMES = 8
 
 class EmoSpace(Generator):
     name = "emospace"
-    needs = frozenset({"reference_image", "audio", "emotion", "coeffs_3dmm", "coeffs_3dmm_align"})
+    needs = frozenset({"reference_image", "audio"})
+    #: The emotion comes from one of several inputs; 3DMM coefficients come from the dataset
+    #: (evaluation) or are fitted to the image's landmarks (generate); see the module docstring.
+    accepts = frozenset({"emotion", "text", "emotion_image", "source_video", "coeffs_3dmm", "coeffs_3dmm_align",
+                         "landmarks"})
 
     def __init__(self, networks: dict, config: EmoSpaceConfig, tdmm, device: str = "cpu") -> None:
         self.ame, self.eac, self.hef = (networks[key].eval() for key in ("ame", "eac", "hef"))
@@ -77,6 +81,22 @@ class EmoSpace(Generator):
         model.notes = f"{checkpoint.config_name} config, step {checkpoint.step}: {checkpoint.notes}"
         return model
 
+    def coefficients(self, request: GenerationRequest) -> tuple[np.ndarray, np.ndarray]:
+        """(coeffs float32 [T,257], align float32 [T,5]) of the offline 3DMM this checkpoint was
+        trained with: the request's own when they are of that kind (a prepared dataset), else
+        fitted to the request's landmarks with the source face as a new identity (generate)."""
+        if request.coeffs_3dmm is not None and request.coeffs_3dmm_kind == "offline_pca":
+            return np.asarray(request.coeffs_3dmm, np.float32), np.asarray(request.coeffs_3dmm_align, np.float32)
+        if request.landmarks is None:
+            raise InputError(f"clip {request.clip_id!r}: emospace ({self.config.name}) needs the source's offline 3DMM "
+                             f"coefficients or its landmarks; got {request.coeffs_3dmm_kind or 'no'} coefficients")
+        landmarks = np.asarray(request.landmarks, np.float64)
+        if not np.all(np.isfinite(landmarks[0])):
+            raise InputError(f"clip {request.clip_id!r}: no face found in the source image")
+        landmarks = np.where(np.isfinite(landmarks), landmarks, landmarks[:1])
+        height, width = np.asarray(request.reference_image).shape[:2]
+        return self.tdmm.coefficients_for_identity(landmarks, self.tdmm.unseen_identity(landmarks), width, height)
+
     def emotion_embedding(self, request: GenerationRequest, mel) -> tuple[str, "object"]:
         """(modality, unit-norm z_emo [1, clip_embed]) of the request."""
         options = request.options or {}
@@ -84,9 +104,11 @@ class EmoSpace(Generator):
         if modality not in MODALITIES:
             raise InputError(f"emospace: modality must be one of {', '.join(MODALITIES)}, got {modality!r}")
         if modality == "text":
-            if not request.text and not request.emotion:
+            # a sentence the user gave (generate --text / --set prompt=...) wins; else the label's prompt
+            prompt = options.get("prompt") or options.get("text") or (
+                prompt_for(request.emotion) if request.emotion else request.text)
+            if not prompt:
                 raise InputError(f"clip {request.clip_id!r}: the text modality needs --text or --emotion")
-            prompt = request.text or prompt_for(request.emotion)
             request.options["prompt"] = prompt
             return modality, self.ame.encode_text([prompt])
         if modality == "image":
@@ -116,10 +138,7 @@ class EmoSpace(Generator):
 
         self.check_request(request)
         config, count = self.config, request.num_frames
-        coeffs = np.asarray(request.coeffs_3dmm, dtype=np.float32)
-        align = np.asarray(request.coeffs_3dmm_align, dtype=np.float32)
-        if len(coeffs) < 1 or len(align) < 1:
-            raise InputError(f"clip {request.clip_id!r}: emospace needs the source's 3DMM coefficients")
+        coeffs, align = self.coefficients(request)
         # driving pose per frame from the request's coefficients (held on the last one past their end)
         pose_rows = np.minimum(np.arange(count), len(coeffs) - 1)
         reference = np.asarray(request.reference_image, dtype=np.uint8)

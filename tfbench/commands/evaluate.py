@@ -132,8 +132,10 @@ def choose_metrics(requested: str | None, echo) -> list[str]:
     return ids
 
 
-def _model_jobs(model_name, checkpoint, dataset, split, limit, out, device):
-    """Jobs, run info and identity of the ``--model`` mode."""
+def _model_jobs(model_name, checkpoint, dataset, split, limit, out, device, options=None):
+    """Jobs, run info and identity of the ``--model`` mode. ``options``: generation options
+    (``--set KEY=VALUE``), given to every request and recorded in the run's model name
+    (``name[key=value,...]``) and identity, so runs with other options never share scores."""
     from tfbench.data import open_prepared
     from tfbench.evaluate.protocol import SELF_RECONSTRUCTION, self_reconstruction_request
     from tfbench.evaluate.runner import ClipJob, RunInfo, _safe_clip_dir
@@ -150,7 +152,8 @@ def _model_jobs(model_name, checkpoint, dataset, split, limit, out, device):
 
     def generate_for(index: int):
         def generate(clip):
-            request = self_reconstruction_request(rows[index], clip, generator.needs, meta=prepared.meta)
+            request = self_reconstruction_request(rows[index], clip, generator.needs, meta=prepared.meta,
+                                                  accepts=generator.accepts, options=options)
             generator.check_request(request)
             return generator.generate(request)
 
@@ -163,8 +166,9 @@ def _model_jobs(model_name, checkpoint, dataset, split, limit, out, device):
         generated = _safe_clip_dir(out / "generated", clip_id)
         pred = generated.with_name(generated.name + ".mp4")
         jobs.append(ClipJob(clip_id, pred, prepared.clip_path(row), generate=generate_for(index)))
+    recorded_name = model_name + (f"[{','.join(f'{k}={v}' for k, v in sorted(options.items()))}]" if options else "")
     info = RunInfo(
-        model=model_name,
+        model=recorded_name,
         dataset=prepared.name,
         split=split,
         protocol=SELF_RECONSTRUCTION,
@@ -176,7 +180,7 @@ def _model_jobs(model_name, checkpoint, dataset, split, limit, out, device):
     )
     identity = {
         "protocol": SELF_RECONSTRUCTION,
-        "model": model_name,
+        "model": recorded_name,
         "checkpoint_sha256": generator.checkpoint_sha256,
         "dataset_fingerprint": prepared.fingerprint,
         "split": split,
@@ -234,6 +238,7 @@ def register(app: typer.Typer) -> None:
         limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first K clips of the split."),
         metrics: Optional[str] = typer.Option(None, "--metrics", help="Comma-separated metric ids (default: all whose weights are present)."),
         param: List[str] = typer.Option([], "--param", help="Metric parameter METRIC.KEY=VALUE (repeatable)."),
+        set_: List[str] = typer.Option([], "--set", help="Generation option of --model, KEY=VALUE (e.g. modality=image; repeatable; recorded)."),
         name: Optional[str] = typer.Option(None, "--name", help="Method name recorded with --pred (default: the --pred folder's name)."),
         dataset_name: Optional[str] = typer.Option(None, "--dataset-name", help="Dataset name recorded with --gt (default: the --gt folder's name)."),
         resize_pred: bool = typer.Option(False, "--resize-pred", help="Resize predictions to the ground truth's size instead of failing the clip."),
@@ -279,7 +284,9 @@ def register(app: typer.Typer) -> None:
                 model_notes=f"{len(gt_only)} ground-truth clip(s) without a prediction were not scored" if gt_only else "",
             )
         else:
-            jobs, info, identity = _model_jobs(model, checkpoint, dataset, split, limit, out, device)
+            from tfbench.train.config import parse_overrides
+
+            jobs, info, identity = _model_jobs(model, checkpoint, dataset, split, limit, out, device, parse_overrides(set_))
         runner = Runner(
             metric_objects, out, info, max_length_diff=max_length_diff, resize_pred=resize_pred,
             progress=progress, identity=identity,
