@@ -104,6 +104,13 @@ class Generator(ABC):
         """Return uint8 ``[request.num_frames, H, W, 3]`` RGB frames."""
 
     @classmethod
+    def tiny_test_checkpoint(cls, tmp_dir: Path) -> Path | None:
+        """A checkpoint of a tiny random configuration written into ``tmp_dir``, for the
+        conformance tests (``tests/test_conformance_models.py``): seconds to build and to run,
+        marked non-canonical. None for a model that takes no checkpoint."""
+        return None
+
+    @classmethod
     def trainer_class(cls) -> type["Trainer"]:
         """The :class:`tfbench.train.loop.Trainer` of this method (``tfbench train NAME``)."""
         from tfbench.errors import TfbenchError

@@ -41,9 +41,8 @@ from typing import Any
 import numpy as np
 
 from tfbench.errors import FaceError, InputError, MediaError, TfbenchError
+from tfbench.io.constants import FPS, SAMPLE_RATE
 
-FPS = 25.0
-SAMPLE_RATE = 16000
 SAMPLES_PER_FRAME = int(SAMPLE_RATE / FPS)  # 640
 DETECT_MAX_SIDE = 640
 

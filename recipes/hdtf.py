@@ -63,6 +63,7 @@ def is_test_speaker(speaker: str) -> bool:
 
 class HdtfRecipe(Recipe):
     name = "hdtf"
+    title = "HDTF"  # display name (leaderboards)
     version = "1"
     splits = ("train", "test")
     max_clip_seconds = 10.0

@@ -46,6 +46,7 @@ def read_lists(raw_dir: Path) -> dict[str, str]:
 
 class Lrs2Recipe(Recipe):
     name = "lrs2"
+    title = "LRS2"  # display name (leaderboards)
     version = "1"
     splits = LISTS
     max_clip_seconds = 10.0

@@ -53,6 +53,7 @@ def mead_sources(raw_dir: Path, views: tuple[str, ...], test_speakers: tuple[str
 
 class MeadRecipe(Recipe):
     name = "mead"
+    title = "MEAD"  # display name (leaderboards)
     version = "1"
     splits = ("train", "test")
 

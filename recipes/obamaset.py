@@ -20,6 +20,7 @@ from tfbench.recipes.base import Recipe, RecipeOptions, Source, require_dir
 
 class ObamaSetRecipe(Recipe):
     name = "obamaset"
+    title = "ObamaSet"  # display name (leaderboards)
     version = "1"
     splits = ("train", "test")
     max_clip_seconds = 10.0

@@ -17,6 +17,7 @@ from tfbench.recipes.mead import mead_sources
 
 class SampleRecipe(Recipe):
     name = "sample"
+    title = "bundled sample"  # display name (leaderboards)
     version = "1"
     splits = ("train", "test")
 

@@ -11,7 +11,7 @@ from tfbench.evaluate.clip import ClipInputs
 from tfbench.evaluate.metrics import METRICS
 from tfbench.evaluate.metrics.base import ClipScore
 from tfbench.evaluate.metrics.fid import FeatureStats, frechet_distance
-from tfbench.evaluate.networks.inception import build_fid_inception
+from tfbench.nets.inception import build_fid_inception
 from tfbench.testing import install_random_weights
 
 

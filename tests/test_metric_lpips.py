@@ -10,7 +10,7 @@ from tfbench.errors import MissingWeightsError
 from tfbench.evaluate.clip import ClipInputs
 from tfbench.evaluate.metrics import METRICS
 from tfbench.evaluate.metrics.lpips import to_signed_unit
-from tfbench.evaluate.networks.lpips_net import LPIPSNetwork
+from tfbench.nets.lpips import LPIPSNetwork
 from tfbench.testing import install_random_weights
 from tfbench.weights import weights_path, weights_record
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tfbench.errors import CheckpointError, MissingWeightsError
-from tfbench.evaluate.syncnet import s3fd
+from tfbench.nets import s3fd
 from tfbench.testing import install_random_weights
 
 

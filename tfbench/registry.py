@@ -72,3 +72,53 @@ class Registry(Generic[T]):
                 obj = getattr(obj, part)
             self._loaded[name] = obj
         return self._loaded[name]
+
+
+def weights_users() -> dict[str, list[str]]:
+    """Weights name -> who uses it, computed from the plug-ins' declarations (never hand-kept).
+
+    Metrics declare ``Metric.weights`` (listed by metric id), models ``Generator.weights``
+    (listed by model name) and their trainers ``Trainer.weights`` (``"<model> training"``);
+    a spec's own ``used_by`` adds users that are not plug-ins (``prepare`` backends).
+    Imports every registered plug-in (and so torch).
+    """
+    from tfbench.evaluate.metrics import METRICS
+    from tfbench.models import MODELS
+    from tfbench.weights import specs
+
+    users: dict[str, set[str]] = {spec.name: set(spec.used_by) for spec in specs()}
+
+    def add(names, user: str) -> None:
+        for name in names:
+            users.setdefault(name, set()).add(user)
+
+    for metric_id in METRICS.names():
+        add(METRICS.get(metric_id).weights, metric_id)
+    for model_name in MODELS.names():
+        model = MODELS.get(model_name)
+        add(getattr(model, "weights", ()), model_name)
+        try:
+            trainer = model.trainer_class()
+        except Exception:  # a model with nothing to train
+            continue
+        add(getattr(trainer, "weights", ()), f"{model_name} training")
+    return {name: sorted(found) for name, found in sorted(users.items())}
+
+
+def registry_help(kind: str) -> str:
+    """"sample, mead, ..." for CLI help: the names registered for ``kind`` ("recipe",
+    "model", "metric"), computed so help never drifts from the registries (no torch import)."""
+    if kind == "recipe":
+        from tfbench.recipes import RECIPES as registry
+    elif kind == "model":
+        from tfbench.models import MODELS as registry
+    else:
+        from tfbench.evaluate.metrics import METRICS as registry
+    return ", ".join(registry.names())
+
+
+def dataset_titles() -> dict[str, str]:
+    """Recipe name -> display title (``Recipe.title``, else the name), for leaderboards."""
+    from tfbench.recipes import RECIPES
+
+    return {name: getattr(RECIPES.get(name), "title", "") or name for name in RECIPES.names()}

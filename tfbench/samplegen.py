@@ -33,8 +33,9 @@ from tfbench.io._ffmpeg import run_ffmpeg
 from tfbench.io.audio import resample_audio
 from tfbench.io.video import write_video
 
-FPS = 25
-SAMPLE_RATE = 16000
+from tfbench.io.constants import SAMPLE_RATE
+
+FPS = 25  # an int here: SAMPLES_PER_FRAME below is integer arithmetic
 SIZE = 256  # output frames are SIZE x SIZE
 SAMPLES_PER_FRAME = SAMPLE_RATE // FPS
 CROP_SIDE = 192  # side of the square taken around the face in the 512x512 photo, scaled to SIZE

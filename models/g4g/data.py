@@ -7,14 +7,15 @@ from the clip's landmarks so that the 256 x 256 mouth region covers the lower fa
 Gaussian-smoothed mouth mask at the clip's resolution, so every pixel outside the mask
 is the source's.
 
-Training reads each clip once (video, audio, landmarks) into ``.npy`` files at model
-resolution under ``$TFBENCH_HOME/cache/g4g/<cache version>/<dataset fingerprint>/<H>x<W>/`` and then
-samples from memory-mapped arrays, so memory does not grow with the dataset.
+Training reads clips through the shared pipeline (:mod:`tfbench.train.data`: audio,
+landmarks, frames decoded once), caches them at model resolution as ``.npy`` files under
+``$TFBENCH_HOME/cache/g4g/<cache version>/<dataset fingerprint>/<H>x<W>/`` and samples
+windows with the shared sampler from memory-mapped arrays, so memory does not grow with
+the dataset.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +34,7 @@ SKETCH_PARTS = ((False, 0, 17), (False, 17, 22), (False, 22, 27), (False, 27, 31
 MFCC_PER_FRAME = 4
 MFCC_WINDOW = 20
 #: Bump when the cached arrays change (crop geometry, features): old caches are then ignored.
-CACHE_VERSION = "v1"
+CACHE_VERSION = "v2"  # v2: clips read through tfbench.train.data (audio from the lossless wav)
 
 
 @dataclass(frozen=True)
@@ -185,88 +186,90 @@ class CachedClip:
     mfcc: np.ndarray  # float32 [m, 13]
 
 
-def _cache_clip(row: dict, clip_path: Path, folder: Path, config: G4GConfig) -> None:
-    from tfbench.io.audio import read_audio
-    from tfbench.io.video import read_video
-
-    video = read_video(clip_path, fps=25.0)
-    audio = read_audio(clip_path)
-    landmarks = np.asarray(row["landmarks"], dtype=np.float32).reshape(-1, 68, 2)
+def _cache_clip(clip, folder: Path, config: G4GConfig) -> None:
+    """G4G's arrays of one :class:`tfbench.train.data.TrainingClip` (clip pixels) at crop geometry."""
+    landmarks = np.asarray(clip.landmarks, dtype=np.float32)
     crop = FaceCrop.from_landmarks(landmarks, config)
-    count = min(len(video.frames), len(landmarks))
-    mel, mfcc = audio_features(audio)
-    arrays = {"faces": crop.faces(video.frames[:count], config), "landmarks": crop.points(landmarks[:count], config),
+    mel, mfcc = audio_features(np.asarray(clip.audio, dtype=np.float32))
+    arrays = {"faces": crop.faces(np.asarray(clip.frames), config), "landmarks": crop.points(landmarks, config),
               "mel": mel, "mfcc": mfcc}
     folder.mkdir(parents=True, exist_ok=True)
     for key, value in arrays.items():
-        partial = folder / f"{row['clip_id']}.{key}.tmp.npy"
+        partial = folder / f"{clip.clip_id}.{key}.tmp.npy"
         np.save(partial, value)
-        os.replace(partial, folder / f"{row['clip_id']}.{key}.npy")
+        os.replace(partial, folder / f"{clip.clip_id}.{key}.npy")
+
+
+def _no_landmarks(clip) -> str | None:
+    if clip.landmarks is None or first_valid(np.asarray(clip.landmarks), np.arange(clip.num_frames)) is None:
+        return "no frame with landmarks"
+    return None
 
 
 class TrainingClips:
-    """The train split of a prepared dataset, cached at model resolution, sampled at random."""
+    """The train split of a prepared dataset, read by the shared pipeline
+    (:class:`tfbench.train.data.TrainingData`, clip pixels, frames not stored there) and
+    cached at G4G's crop geometry; windows are drawn by the shared sampler."""
 
     def __init__(self, dataset, config: G4GConfig, split: str = "train", progress=None) -> None:
+        from tfbench.train.data import TrainingData
         from tfbench.weights import tfbench_home
 
         self.config = config
-        rows = dataset.split(split)
+        self.data = TrainingData(dataset, split=split, min_frames=config.clip_frames, check=_no_landmarks,
+                                 cache_frames=False, progress=progress)
         folder = (tfbench_home() / "cache" / "g4g" / CACHE_VERSION / str(dataset.fingerprint)
                   / f"{config.face_height}x{config.face_width}")
         self.clips: list[CachedClip] = []
-        self.skipped: list[dict] = []
-        for row in rows:
-            clip_id = row["clip_id"]
-            if not (folder / f"{clip_id}.mfcc.npy").exists():
+        self.skipped: list[dict] = list(self.data.skipped)
+        usable = []
+        for clip in self.data.clips:
+            if not (folder / f"{clip.clip_id}.mfcc.npy").exists():
                 if progress:
-                    progress(f"caching {clip_id}")
+                    progress(f"caching {clip.clip_id} at {config.face_height}x{config.face_width}")
                 try:
-                    _cache_clip(row, dataset.clip_path(row), folder, config)
-                except TfbenchError as error:  # unreadable media, no landmarks: skip the clip, say so
-                    self.skipped.append({"clip_id": clip_id, "reason": str(error)})
+                    _cache_clip(clip, folder, config)
+                except TfbenchError as error:  # implausible landmarks, unreadable media: skip the clip, say so
+                    self.skipped.append({"clip_id": clip.clip_id, "reason": str(error)})
                     continue
-            arrays = {key: np.load(folder / f"{clip_id}.{key}.npy", mmap_mode="r") for key in ("faces", "landmarks", "mel", "mfcc")}
-            clip = CachedClip(clip_id, **arrays)
-            problem = self._problem(clip)
-            if problem:
-                self.skipped.append({"clip_id": clip_id, "reason": problem})
-            else:
-                self.clips.append(clip)
+            arrays = {key: np.load(folder / f"{clip.clip_id}.{key}.npy", mmap_mode="r") for key in ("faces", "landmarks", "mel", "mfcc")}
+            self.clips.append(CachedClip(clip.clip_id, **arrays))
+            usable.append(clip)
+        self.data.clips = usable  # the shared sampler draws from the clips G4G could cache (same order)
         if not self.clips:
-            raise InputError(f"no usable training clip in split {split!r} of {dataset.root}: {json.dumps(self.skipped)[:500]}")
+            raise InputError(f"no usable training clip in split {split!r} of {dataset.root}: {self.skipped[:3]}")
 
-    def _problem(self, clip: CachedClip) -> str | None:
-        if len(clip.faces) < self.config.clip_frames:
-            return f"{len(clip.faces)} frames, fewer than clip_frames={self.config.clip_frames}"
-        if first_valid(np.asarray(clip.landmarks), np.arange(len(clip.landmarks))) is None:
-            return "no frame with landmarks"
-        return None
-
-    def batch(self, rng: np.random.Generator) -> dict[str, torch.Tensor]:
-        """``batch_size`` samples of ``clip_frames`` consecutive frames each.
+    def batch(self, rng: np.random.Generator, local: slice | None = None) -> dict[str, torch.Tensor]:
+        """``batch_size`` samples of ``clip_frames`` consecutive frames each (only the ``local`` slice is read).
 
         Shapes (B batch, T clip frames, K references): faces ``[B,T,3,H,W]``, references
         ``[B,3K,H,W]``, sketch ``[B,1,H,W]``, mel ``[B,T,16,80]``, masks ``[B,T,3,H,W]``
         (face, mouth region, lips box), mfcc ``[B,13,20]``, mfcc_unsynced ``[B,N,13,20]``.
         """
-        samples = [self._sample(self.clips[rng.integers(len(self.clips))], rng) for _ in range(self.config.batch_size)]
+        config = self.config
+        windows = self.data.sample_windows(rng, config.batch_size, config.clip_frames)
+        extras = [self._draw_extras(self.clips[index], start, rng) for index, start in windows]
+        picked = list(zip(windows, extras))[local or slice(None)]
+        samples = [self._sample(self.clips[index], start, *extra) for (index, start), extra in picked]
         return {key: torch.stack([torch.as_tensor(sample[key]) for sample in samples]) for key in samples[0]}
 
-    def _sample(self, clip: CachedClip, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        config, count = self.config, len(clip.faces)
-        t = config.clip_frames
-        start = int(rng.integers(count - t + 1))
-        frames = np.arange(start, start + t)
+    def _draw_extras(self, clip: CachedClip, start: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Reference frames and unsynced audio windows of one sample (drawn for the global batch)."""
+        config, count, t = self.config, len(clip.faces), self.config.clip_frames
         references = rng.choice(count, size=config.num_references, replace=count < config.num_references)
+        far = [s for s in range(count - t + 1) if abs(s - start) >= t] or [s for s in range(count - t + 1) if s != start] or [start]
+        unsynced = rng.choice(far, size=config.sync_negatives, replace=len(far) < config.sync_negatives)
+        return references, unsynced
+
+    def _sample(self, clip: CachedClip, start: int, references: np.ndarray, unsynced: np.ndarray) -> dict[str, np.ndarray]:
+        config, t = self.config, self.config.clip_frames
+        frames = np.arange(start, start + t)
         landmarks = np.asarray(clip.landmarks)
         sketch_frame = first_valid(landmarks, references)
         top, left, bottom, right = config.mouth_box
         mouth = np.zeros((config.face_height, config.face_width), dtype=np.float32)
         mouth[top:bottom, left:right] = 1
         masks = np.stack([np.stack([np.ones_like(mouth), mouth, lips_mask(landmarks[i], config)]) for i in frames])
-        far = [s for s in range(count - t + 1) if abs(s - start) >= t] or [s for s in range(count - t + 1) if s != start] or [start]
-        unsynced = rng.choice(far, size=config.sync_negatives, replace=len(far) < config.sync_negatives)
         refs = np.asarray(clip.faces[np.sort(references)])
         return {
             "faces": to_tensor(np.asarray(clip.faces[start:start + t])).numpy(),

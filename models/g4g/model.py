@@ -40,6 +40,22 @@ class G4G(Generator):
         return G4GTrainer
 
     @classmethod
+    def tiny_test_checkpoint(cls, tmp_dir: Path) -> Path:
+        """Random-initialised generator of the tiny config (52x40 face), non-canonical."""
+        import torch
+
+        from tfbench.models.g4g.networks import G4GGenerator
+        from tfbench.models.g4g.trainer import resolve_config
+        from tfbench.train.checkpoint import Checkpoint, save_checkpoint
+
+        config = resolve_config("tiny")
+        torch.manual_seed(0)
+        checkpoint = Checkpoint(model=cls.name, config_name="tiny", config=config.to_dict(), step=0,
+                                state={"generator": G4GGenerator(config).state_dict()}, canonical=False,
+                                notes="random-initialised tiny test checkpoint (conformance tests)")
+        return save_checkpoint(checkpoint, Path(tmp_dir) / "g4g_tiny_test.pt")
+
+    @classmethod
     def from_checkpoint(cls, path: Path | None, device: str = "cpu") -> "G4G":
         from tfbench.models.g4g.config import G4GConfig
         from tfbench.models.g4g.networks import G4GGenerator

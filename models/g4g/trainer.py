@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from tfbench.models.g4g import losses as L
-from tfbench.models.g4g.config import G4GConfig, get_config
+from tfbench.models.g4g.config import LOSS_WEIGHTS, G4GConfig, get_config
 from tfbench.models.g4g.networks import G4GGenerator, MomentumProjections, PatchDiscriminator
 from tfbench.train.config import apply_overrides, override_note
 from tfbench.train.loop import Trainer
@@ -31,6 +31,7 @@ class G4GTrainer(Trainer):
     """Networks, frozen experts, optimisers and the training data of one G4G run."""
 
     model_name = "g4g"
+    weights = tuple(LOSS_WEIGHTS.values())  # the paper config's perceptual (vgg19) and sync (syncnet_v2) losses
 
     @classmethod
     def default_steps_for(cls, config_name: str, overrides: dict | None = None, stage: str = "main") -> int:
@@ -95,7 +96,7 @@ class G4GTrainer(Trainer):
     def step(self, step: int, rng: np.random.Generator) -> dict[str, float]:
         cfg = self.cfg
         local = self.context.local(cfg.batch_size)  # this process's share of the global batch
-        batch = {key: value[local].to(self.device) for key, value in self.data.batch(rng).items()}
+        batch = {key: value.to(self.device) for key, value in self.data.batch(rng, local).items()}
         b, t = batch["faces"].shape[:2]
         faces = batch["faces"].flatten(0, 1)
         self.generator.train()

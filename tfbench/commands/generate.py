@@ -16,18 +16,13 @@ from typing import List, Optional
 import typer
 
 from tfbench.io.constants import FPS
-
-
-def _models_help() -> str:
-    from tfbench.models import MODELS
-
-    return "Model: " + ", ".join(MODELS.names()) + "."
+from tfbench.registry import registry_help
 
 
 def register(app: typer.Typer) -> None:
     @app.command("generate")
     def generate(
-        name: str = typer.Argument(..., help=_models_help()),
+        name: str = typer.Argument(..., help="Model: " + registry_help("model") + "."),
         checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="Checkpoint file of the model."),
         audio: Path = typer.Option(..., "--audio", help="Driving speech (wav, m4a, mp4 ...)."),
         video: Optional[Path] = typer.Option(None, "--video", help="Face-cropped source video (like a prepared clip)."),

@@ -10,6 +10,8 @@ from typing import Optional
 
 import typer
 
+from tfbench.registry import registry_help
+
 
 def _split_list(value: Optional[str]) -> tuple[str, ...] | None:
     if not value:
@@ -20,7 +22,7 @@ def _split_list(value: Optional[str]) -> tuple[str, ...] | None:
 def register(app: typer.Typer) -> None:
     @app.command("prepare")
     def prepare(
-        name: str = typer.Argument(..., help="Recipe: sample, mead, hdtf, lrs2, obamaset."),
+        name: str = typer.Argument(..., help="Recipe: " + registry_help("recipe") + "."),
         raw_dir: Optional[Path] = typer.Option(None, "--raw-dir", help="Raw dataset folder (not needed for sample)."),
         out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: $TFBENCH_HOME/datasets/NAME)."),
         views: Optional[str] = typer.Option(None, "--views", help="MEAD views, comma separated, or 'all' (default: front)."),

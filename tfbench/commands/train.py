@@ -14,6 +14,7 @@ from typing import List, Optional
 
 import typer
 
+from tfbench.registry import registry_help
 from tfbench.train.config import parse_overrides
 
 
@@ -51,7 +52,7 @@ def resolve_predecessors(trainer_class, stage: str, out: Path, inits: dict[str, 
 def register(app: typer.Typer) -> None:
     @app.command("train")
     def train(
-        name: str = typer.Argument(..., help="Model to train (e.g. g4g)."),
+        name: str = typer.Argument(..., help="Model to train: " + registry_help("model") + "."),
         dataset: str = typer.Option(..., "--dataset", help="Prepared dataset folder, or 'sample'."),
         config: str = typer.Option("tiny", "--config", help="'tiny' (CPU demo, minutes) or 'paper' (the paper's sizes)."),
         out: Path = typer.Option(..., "--out", help="Run folder: last.pt (or <stage>/last.pt), train_log.jsonl, config.json."),

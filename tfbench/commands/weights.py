@@ -27,7 +27,9 @@ def list_weights(verify: bool = typer.Option(False, "--verify", help="Hash every
     from rich.table import Table
 
     from tfbench import weights
+    from tfbench.registry import weights_users
 
+    users = weights_users()
     table = Table(title=f"tfbench weights (cache: {weights.weights_dir()})")
     for column in ("name", "status", "source", "used by", "file"):
         table.add_column(column)
@@ -35,7 +37,7 @@ def list_weights(verify: bool = typer.Option(False, "--verify", help="Hash every
         state = weights.status(spec.name, verify=verify)
         colour = "green" if state.state in ("ok", "present") else "yellow" if state.state.startswith("unverified") else "red"
         source = f"package {spec.package}" if spec.source == "package" else "download"
-        table.add_row(spec.name, f"[{colour}]{state.state}[/]", source, ", ".join(spec.used_by), str(state.path or spec.filename))
+        table.add_row(spec.name, f"[{colour}]{state.state}[/]", source, ", ".join(users.get(spec.name, ())), str(state.path or spec.filename))
     Console().print(table)
 
 

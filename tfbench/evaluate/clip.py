@@ -33,8 +33,7 @@ SEVERAL_FACES_MAX_FRACTION = 0.1
 
 from tfbench.errors import InputError, TfbenchError
 
-#: Sample rate of ``ClipInputs.audio`` (Hz).
-SAMPLE_RATE = 16000
+from tfbench.io.constants import SAMPLE_RATE  # sample rate of ``ClipInputs.audio`` (Hz)
 #: Default tolerance of the length policy, in frames.
 MAX_LENGTH_DIFF = 2
 

@@ -16,9 +16,10 @@ from functools import cache
 import numpy as np
 
 from tfbench.errors import InputError
+from tfbench.io.constants import SAMPLE_RATE
 
 # Wav2Lip hparams.py
-MEL_SAMPLE_RATE = 16000
+MEL_SAMPLE_RATE = SAMPLE_RATE
 N_FFT = 800
 HOP_LENGTH = 200  # 16000 / 200 = 80 mel frames per second
 NUM_MELS = 80

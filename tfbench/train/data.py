@@ -6,8 +6,11 @@ memory-mapped arrays, and deterministic windows / batches drawn from a numpy Gen
 their alignment, phoneme ids) into ``.npy`` files under
 ``$TFBENCH_HOME/cache/train/<CACHE_VERSION>/<dataset fingerprint>/<split>/<size>/`` and
 memory-maps them afterwards, so memory does not grow with the dataset (the OS pages
-frames in and out). A clip that cannot be read is skipped with its reason in
-:attr:`TrainingData.skipped` (it is not cached, so a fixed file is read next time).
+frames in and out). With ``cache_frames=False`` the frames are not stored: a method that
+keeps its own cache at model geometry (G4G's face crops) decodes them once through
+:attr:`TrainingClip.frames` (a :class:`LazyVideo`). A clip that cannot be read, or that
+the method's ``check`` rejects, is skipped with its reason in :attr:`TrainingData.skipped`
+(it is not cached, so a fixed file is read next time).
 
 Sampling: :meth:`TrainingData.sample_windows` draws ``(clip, start)`` pairs with
 ``rng`` only, so the same ``numpy.random.default_rng([seed, step])`` gives the same
@@ -42,13 +45,46 @@ SAMPLES_PER_FRAME = int(SAMPLE_RATE / FPS)
 ARRAYS = ("frames", "audio", "landmarks", "coeffs_3dmm", "coeffs_3dmm_align", "phonemes")
 
 
+class LazyVideo:
+    """The frames of a clip file, decoded (and resized) on each access, never kept in memory:
+    ``len()`` without decoding, ``video[a:b]`` / ``np.asarray(video)`` -> uint8 ``[n, S, S, 3]``."""
+
+    def __init__(self, path: Path, num_frames: int, size: int | None) -> None:
+        self.path, self.num_frames, self.size = Path(path), int(num_frames), size
+
+    def __len__(self) -> int:
+        return self.num_frames
+
+    def __getitem__(self, index) -> np.ndarray:
+        return _read_frames(self.path, self.size)[: self.num_frames][index]
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        frames = self[:]
+        return frames.astype(dtype) if dtype is not None else frames
+
+
+def _read_frames(path: Path, size: int | None) -> np.ndarray:
+    """uint8 ``[T, S, S, 3]`` RGB frames of a clip at 25 fps, resized (area) to ``size`` if given."""
+    from tfbench.io.video import read_video
+
+    return _resize(read_video(path, fps=FPS).frames, size)
+
+
+def _resize(frames: np.ndarray, size: int | None) -> np.ndarray:
+    import cv2
+
+    if size and frames.shape[1:3] != (size, size):
+        frames = np.stack([cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA) for frame in frames])
+    return np.ascontiguousarray(frames, dtype=np.uint8)
+
+
 @dataclass
 class TrainingClip:
     """One clip of the split: memory-mapped arrays (None where the dataset lacks the column)
     and its labels."""
 
     clip_id: str
-    frames: np.ndarray  # uint8 [T, S, S, 3] RGB
+    frames: np.ndarray | LazyVideo  # uint8 [T, S, S, 3] RGB
     audio: np.ndarray  # float32 [N] 16 kHz
     landmarks: np.ndarray | None  # float32 [T, 68, 2] pixels at size S
     coeffs_3dmm: np.ndarray | None  # float32 [T, 257]
@@ -81,10 +117,13 @@ class TrainingData:
     """The ``split`` of a prepared dataset at ``size x size`` pixels (None: the clips' own size).
 
     ``min_frames``: clips shorter than this are skipped (e.g. the training window).
+    ``check``: ``check(clip) -> reason | None``, the method's own reasons to skip a clip.
+    ``cache_frames``: store the frames (default) or decode them on access (:class:`LazyVideo`).
     ``progress``: called with one line per clip being cached.
     """
 
     def __init__(self, dataset, *, split: str = "train", size: int | None = None, min_frames: int = 1,
+                 check: Callable[[TrainingClip], str | None] | None = None, cache_frames: bool = True,
                  progress: Callable[[str], None] | None = None) -> None:
         from tfbench.models.request import tdmm_kind
         from tfbench.weights import tfbench_home
@@ -95,8 +134,9 @@ class TrainingData:
         #: "offline_pca" / "deep3d" / None: what the 3DMM arrays are.
         self.coeffs_3dmm_kind = tdmm_kind(getattr(dataset, "meta", None))
         rows = dataset.split(split)
+        self.cache_frames = cache_frames
         self.folder = (tfbench_home() / "cache" / "train" / CACHE_VERSION / str(dataset.fingerprint) / split
-                       / (f"{size}" if size else "native"))
+                       / ((f"{size}" if size else "native") + ("" if cache_frames else "-noframes")))
         self.clips: list[TrainingClip] = []
         self.skipped: list[dict] = []
         for row in rows:
@@ -110,8 +150,10 @@ class TrainingData:
             except TfbenchError as error:  # unreadable media, bad annotations: skip the clip, say so
                 self.skipped.append({"clip_id": clip_id, "reason": str(error)})
                 continue
-            if clip.num_frames < min_frames:
-                self.skipped.append({"clip_id": clip_id, "reason": f"{clip.num_frames} frames, fewer than {min_frames}"})
+            problem = f"{clip.num_frames} frames, fewer than {min_frames}" if clip.num_frames < min_frames else None
+            problem = problem or (check(clip) if check else None)
+            if problem:
+                self.skipped.append({"clip_id": clip_id, "reason": problem})
                 continue
             self.clips.append(clip)
         if not self.clips:
@@ -123,22 +165,20 @@ class TrainingData:
     # ------------------------------------------------------------------ cache
 
     def _cache(self, row) -> None:
-        import cv2
-
         from tfbench.io.audio import read_audio
         from tfbench.io.video import read_video
         from tfbench.models.request import phoneme_ids
 
         frames = read_video(self.dataset.clip_path(row), fps=FPS).frames
+        width = frames.shape[2]
+        frames = _resize(frames, self.size)
         audio_path = self.dataset.audio_path(row) if row.get("audio") else self.dataset.clip_path(row)
         audio = read_audio(audio_path, sample_rate=SAMPLE_RATE).astype(np.float32)
         count = len(frames)
-        height, width = frames.shape[1:3]
-        scale = 1.0
-        if self.size and (height, width) != (self.size, self.size):
-            scale = self.size / width
-            frames = np.stack([cv2.resize(frame, (self.size, self.size), interpolation=cv2.INTER_AREA) for frame in frames])
-        arrays = {"frames": np.ascontiguousarray(frames, dtype=np.uint8), "audio": audio}
+        scale = self.size / width if self.size else 1.0
+        arrays = {"audio": audio, "num_frames": np.array(count)}
+        if self.cache_frames:
+            arrays["frames"] = frames
         for key, dtype in (("landmarks", np.float32), ("coeffs_3dmm", np.float32), ("coeffs_3dmm_align", np.float32)):
             if row.get(key) is not None:
                 value = np.asarray(row[key], dtype=dtype)
@@ -163,7 +203,9 @@ class TrainingData:
             return np.load(path, mmap_mode="r") if path.exists() else None
 
         labels = {key: row.get(key) for key in ("text", "emotion", "level", "speaker", "view") if row.get(key) is not None}
-        return TrainingClip(clip_id, **{key: load(key) for key in ARRAYS}, labels=labels)
+        arrays = {key: load(key) for key in ARRAYS if key != "frames"}
+        frames = load("frames") if self.cache_frames else LazyVideo(self.dataset.clip_path(row), int(load("num_frames")), self.size)
+        return TrainingClip(clip_id, frames=frames, **arrays, labels=labels)
 
     # ------------------------------------------------------------------ sampling
 

@@ -61,6 +61,8 @@ class Trainer(ABC):
     stages: ClassVar[tuple[str, ...]] = ("main",)
     #: stage -> earlier stages whose checkpoints it builds on.
     requires: ClassVar[dict[str, tuple[str, ...]]] = {}
+    #: Weights names any config of this trainer may load (``tfbench weights list`` shows "<model> training").
+    weights: ClassVar[tuple[str, ...]] = ()
 
     #: Resolved config (JSON-able) and its name ("tiny", "paper").
     config: dict

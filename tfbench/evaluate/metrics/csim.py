@@ -16,7 +16,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from tfbench.errors import FaceError, TfbenchError
+from tfbench.errors import FaceError, InputError, TfbenchError
 from tfbench.evaluate.metrics.base import ClipScore, Metric
 
 
@@ -29,6 +29,11 @@ class CSIMDlib(Metric):
     higher_is_better = True
     weights = ("dlib_landmarks68", "dlib_landmarks5", "dlib_face_embedding")
     needs = frozenset({"pred", "reference"})
+
+    def __init__(self, device: str = "cpu", **unknown) -> None:
+        if unknown:
+            raise InputError(f"{self.id}: unknown parameter(s) {', '.join(sorted(unknown))}; it takes none")
+        super().__init__(device)
 
     def _embeddings(self, clip, which: str) -> np.ndarray:
         """float32 [T,D] embeddings of ``which`` frames (NaN rows = no face), memoised per clip."""
@@ -77,9 +82,9 @@ class CSIMArcFace(CSIMDlib):
     def __init__(self, device: str = "cpu", **params) -> None:
         import importlib.util
 
+        super().__init__(device, **params)  # refuses unknown parameters first
         if importlib.util.find_spec("onnxruntime") is None:
             raise TfbenchError('csim@arcface needs onnxruntime, which is not installed. Fix:\n  pip install "tfbench[insightface]"')
-        super().__init__(device, **params)
 
     def protocol_params(self) -> dict:
         return {**super().protocol_params(), "alignment": "5 points from dlib 68 -> insightface arcface_dst, 112x112"}

@@ -18,7 +18,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from tfbench.errors import FaceError
+from tfbench.errors import FaceError, InputError
 from tfbench.evaluate.metrics.base import ClipScore, Metric
 
 
@@ -36,6 +36,11 @@ class EFDFer(Metric):
     higher_is_better = False
     weights = ("dlib_landmarks68", "fer_emotion")
     needs = frozenset({"pred", "gt"})
+
+    def __init__(self, device: str = "cpu", **unknown) -> None:
+        if unknown:
+            raise InputError(f"{self.id}: unknown parameter(s) {', '.join(sorted(unknown))}; it takes none")
+        super().__init__(device)
 
     def features(self, frames: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """float [T,D] emotion features, NaN rows where there is no face."""

@@ -1,7 +1,7 @@
 """FID (Heusel et al. 2017) with pytorch-fid's protocol, over all frames of a split.
 
 Every generated frame of every clip against every ground-truth frame of the same clips:
-pool3 features of the FID Inception-v3 (see :mod:`tfbench.evaluate.networks.inception`),
+pool3 features of the FID Inception-v3 (see :mod:`tfbench.nets.inception`),
 mean and unbiased covariance (``numpy.cov``) per side, Fréchet distance computed as
 ``pytorch_fid.fid_score.calculate_frechet_distance``. A clip's :class:`ClipScore` keeps
 its frames' features (float32); :meth:`FID.aggregate` folds them clip by clip into
@@ -108,7 +108,7 @@ class FID(Metric):
     @property
     def network(self):
         if self._network is None:
-            from tfbench.evaluate.networks.inception import load_fid_inception
+            from tfbench.nets.inception import load_fid_inception
 
             self._network = load_fid_inception(self.device)
         return self._network

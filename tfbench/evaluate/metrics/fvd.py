@@ -77,7 +77,7 @@ class FVD(Metric):
     @property
     def detector(self):
         if self._detector is None:
-            from tfbench.evaluate.networks.i3d import load_i3d
+            from tfbench.nets.i3d import load_i3d
 
             self._detector = load_i3d(self.device)
         return self._detector

@@ -18,7 +18,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from tfbench.errors import FaceError
+from tfbench.errors import FaceError, InputError
 from tfbench.evaluate.metrics.base import ClipScore, Metric
 
 MOUTH = slice(48, 68)
@@ -55,6 +55,11 @@ class LMDDlib(Metric):
     higher_is_better = False
     weights = ("dlib_landmarks68",)
     needs = frozenset({"pred", "gt"})
+
+    def __init__(self, device: str = "cpu", **unknown) -> None:
+        if unknown:
+            raise InputError(f"{self.id}: unknown parameter(s) {', '.join(sorted(unknown))}; it takes none")
+        super().__init__(device)
 
     def score_clip(self, clip) -> ClipScore:
         pred = clip.landmarks("pred", self.backend)

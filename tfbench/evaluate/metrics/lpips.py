@@ -14,7 +14,7 @@ import numpy as np
 from tfbench.errors import InputError
 from tfbench.evaluate.clip import ClipInputs
 from tfbench.evaluate.metrics.base import ClipScore, Metric
-from tfbench.evaluate.networks.lpips_net import weights_names
+from tfbench.nets.lpips import weights_names
 
 DEFAULT_BATCH_SIZE = 16
 
@@ -50,7 +50,7 @@ class LPIPSAlex(Metric):
     @property
     def network(self):
         if self._network is None:
-            from tfbench.evaluate.networks.lpips_net import load_lpips
+            from tfbench.nets.lpips import load_lpips
 
             self._network = load_lpips(self.backbone, self.device)
         return self._network

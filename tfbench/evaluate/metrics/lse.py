@@ -94,7 +94,7 @@ class LSE(Metric):
 
             self._syncnet = load_syncnet(self.device)
             if self.mode == "pipeline":
-                from tfbench.evaluate.syncnet.s3fd import load_s3fd
+                from tfbench.nets.s3fd import load_s3fd
 
                 self._detector = load_s3fd(self.device)
         return self._syncnet, self._detector

@@ -160,7 +160,7 @@ def face_track_crops(
     The longest track is used (the first on ties). Raises :class:`FaceError` naming the reason
     when no track passes: no face found, clip or track too short, or face too small.
     """
-    from tfbench.evaluate.syncnet.s3fd import detect_faces
+    from tfbench.nets.s3fd import detect_faces
 
     if len(frames) < min_track_frames:
         raise FaceError(

@@ -23,8 +23,7 @@ import torch
 
 from tfbench.errors import InputError
 
-SAMPLE_RATE = 16000
-FPS = 25.0
+from tfbench.io.constants import FPS, SAMPLE_RATE
 #: Audio samples per video frame at 16 kHz / 25 fps.
 SAMPLES_PER_FRAME = 640
 #: Frames per SyncNet video window and MFCC steps (10 ms) per window.

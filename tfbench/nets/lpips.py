@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from tfbench.errors import InputError, TfbenchError
-from tfbench.weights import weights_path
+from tfbench.weights import WeightsSpec, register, weights_path
 
 #: Input statistics of the backbones, as in lpips v0.1 (``ScalingLayer``), for inputs in [-1, 1].
 SHIFT = (-0.030, -0.088, -0.188)
@@ -26,6 +26,41 @@ BACKBONES = {
     "vgg": ("vgg16", "vgg16", "lpips_vgg_linear", ((0, 4), (4, 9), (9, 16), (16, 23), (23, 30))),
 }
 NORM_EPS = 1e-10
+
+register(WeightsSpec(
+    name="alexnet",
+    filename="alexnet-owt-7be5be79.pth",
+    description="torchvision AlexNet (ImageNet), the LPIPS default backbone",
+    license="BSD-3-Clause",
+    source="download",
+    urls=("https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",),
+    hash_prefix="7be5be79",
+))
+register(WeightsSpec(
+    name="vgg16",
+    filename="vgg16-397923af.pth",
+    description="torchvision VGG-16 (ImageNet), the LPIPS VGG backbone",
+    license="BSD-3-Clause",
+    source="download",
+    urls=("https://download.pytorch.org/models/vgg16-397923af.pth",),
+    hash_prefix="397923af",
+))
+for _net, _sha, _size in (
+    ("alex", "df73285e35b22355a2df87cdb6b70b343713b667eddbda73e1977e0c860835c0", 6009),
+    ("vgg", "a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868", 7289),
+):
+    register(WeightsSpec(
+        name=f"lpips_{_net}_linear",
+        filename=f"{_net}.pth",
+        description=f"LPIPS v0.1 linear calibration layers for {_net}",
+        license="BSD-2-Clause",
+        source="package",
+        package="lpips",
+        package_path=f"weights/v0.1/{_net}.pth",
+        sha256=_sha,
+        size=_size,
+        install_hint="pip install lpips==0.1.4",
+        ))
 
 
 class LPIPSNetwork(nn.Module):

@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tfbench.weights import WeightsSpec, register
+
 MEAN_RGB = np.array([123.0, 117.0, 104.0], dtype=np.float32)
 ANCHOR_SIZES = (16, 32, 64, 128, 256, 512)
 ANCHOR_STRIDES = (4, 8, 16, 32, 64, 128)
@@ -31,6 +33,16 @@ CANDIDATE_NMS_IOU = 0.3
 CANDIDATE_TOP_K = 5000
 KEEP_TOP_K = 750
 FINAL_NMS_IOU = 0.1
+
+WEIGHTS = register(WeightsSpec(
+    name="s3fd",
+    filename="sfd_face.pth",
+    description="S3FD face detector of syncnet_python's full pipeline",
+    license="BSD-3-Clause (S3FD)",
+    source="download",
+    used_by=("lse (full pipeline mode)",),
+    urls=("https://www.robots.ox.ac.uk/~vgg/software/lipsync/data/sfd_face.pth",),
+))
 
 
 class L2Norm(nn.Module):

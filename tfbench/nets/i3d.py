@@ -13,10 +13,19 @@ import numpy as np
 import torch
 
 from tfbench.errors import TfbenchError
-from tfbench.weights import weights_path
+from tfbench.weights import WeightsSpec, register, weights_path
 
 FEATURE_DIM = 400
 DETECTOR_KWARGS = {"rescale": True, "resize": True, "return_features": True}
+
+WEIGHTS = register(WeightsSpec(
+    name="fvd_i3d",
+    filename="i3d_torchscript.pt",
+    description="I3D (Kinetics-400) TorchScript of StyleGAN-V's FVD, 400-d logits",
+    license="Apache-2.0",
+    source="download",
+    urls=("https://www.dropbox.com/s/ge9e5ujwgetktms/i3d_torchscript.pt?dl=1",),
+))
 
 
 class I3DFeatures:

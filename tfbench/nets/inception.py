@@ -18,9 +18,19 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models.inception import Inception3, InceptionA, InceptionC, InceptionE
 
-from tfbench.weights import weights_path
+from tfbench.weights import WeightsSpec, register, weights_path
 
 INPUT_SIZE = 299
+
+WEIGHTS = register(WeightsSpec(
+    name="fid_inception",
+    filename="pt_inception-2015-12-05-6726825d.pth",
+    description="Inception-v3 of TF FID, ported by pytorch-fid (pool3, 2048-d)",
+    license="Apache-2.0",
+    source="download",
+    urls=("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",),
+    hash_prefix="6726825d",
+))
 
 
 def _average_pool_ignoring_padding(x: torch.Tensor) -> torch.Tensor:
