@@ -9,6 +9,7 @@ clip's audio drives it; the emotion comes from ONE modality (``options["modality
   with a seed from the clip id ("a random face from the same video");
 - ``audio`` (Ours-A): the CLIP-space audio encoder on the driving audio (mean of its windows).
 
+With no emotion input at all the text modality uses the neutral label's prompt (recorded).
 Intensity mu: ``options["level"]``, else ``request.emotion_level``, else 1 (a float in [1, 3]).
 Geometry: the source's 3DMM identity, EAC's expression per frame and the driving pose (the
 request's ``coeffs_3dmm`` per frame; the source's own pose when only an image is given).
@@ -31,11 +32,10 @@ CHUNK_FRAMES = 8
 
 class EmoSpace(Generator):
     name = "emospace"
-    needs = frozenset({"reference_image", "audio"})
-    #: The emotion comes from one of several inputs; 3DMM coefficients come from the dataset
-    #: (evaluation) or are fitted to the image's landmarks (generate); see the module docstring.
-    accepts = frozenset({"emotion", "text", "emotion_image", "source_video", "coeffs_3dmm", "coeffs_3dmm_align",
-                         "landmarks"})
+    needs = frozenset({"reference_image", "audio", "landmarks"})
+    #: The emotion comes from one of several inputs (none: neutral); 3DMM coefficients come from
+    #: the dataset (evaluation) or are fitted to the landmarks (generate); see the module docstring.
+    accepts = frozenset({"emotion", "text", "emotion_image", "source_video", "coeffs_3dmm", "coeffs_3dmm_align"})
 
     def __init__(self, networks: dict, config: EmoSpaceConfig, tdmm, device: str = "cpu") -> None:
         self.ame, self.eac, self.hef = (networks[key].eval() for key in ("ame", "eac", "hef"))
@@ -46,6 +46,37 @@ class EmoSpace(Generator):
         from tfbench.models.emospace.trainer import EmoSpaceTrainer
 
         return EmoSpaceTrainer
+
+    @classmethod
+    def tiny_test_checkpoint(cls, tmp_dir: Path) -> Path:
+        """Random-initialised networks of the tiny config with a random offline 3DMM (an
+        eye-normalised mean face plus random bases), non-canonical (conformance tests)."""
+        import torch
+
+        from tfbench.models.emospace.ame import AME
+        from tfbench.models.emospace.config import TINY
+        from tfbench.models.emospace.networks import EAC, HEF
+        from tfbench.models.emospace.trainer import build_clip
+        from tfbench.train.checkpoint import Checkpoint, save_checkpoint
+
+        torch.manual_seed(0)
+        generator = torch.Generator().manual_seed(0)
+        angles = torch.linspace(0, 2 * torch.pi, 69)[:68]
+        mean_face = torch.stack([angles.cos(), 1.2 * angles.sin()], dim=1).flatten().double()  # a ring of 68 points
+        config = TINY
+        state = {
+            "stage": "hef",
+            "ame": AME(config, build_clip(config)).state_dict(),
+            "eac": EAC(config.clip_embed, config.eac_dim, config.eac_layers, config.eac_heads).state_dict(),
+            "hef": HEF(config.image_size, config.blocks, config.channels, config.encoder_channels, config.style_dim,
+                       config.eac_dim).state_dict(),
+            "tdmm": {"global_mean": mean_face, "id_basis": 0.01 * torch.randn(136, 2, generator=generator).double(),
+                     "exp_basis": 0.01 * torch.randn(136, 64, generator=generator).double()},
+        }
+        checkpoint = Checkpoint(model=cls.name, config_name="tiny", config=config.to_dict(), step=0, state=state,
+                                canonical=False, notes="random-initialised tiny test checkpoint (conformance tests)",
+                                stage="hef")
+        return save_checkpoint(checkpoint, Path(tmp_dir) / "emospace_tiny_test.pt")
 
     @classmethod
     def from_checkpoint(cls, path: Path | None, device: str = "cpu") -> "EmoSpace":
@@ -106,9 +137,7 @@ class EmoSpace(Generator):
         if modality == "text":
             # a sentence the user gave (generate --text / --set prompt=...) wins; else the label's prompt
             prompt = options.get("prompt") or options.get("text") or (
-                prompt_for(request.emotion) if request.emotion else request.text)
-            if not prompt:
-                raise InputError(f"clip {request.clip_id!r}: the text modality needs --text or --emotion")
+                prompt_for(request.emotion) if request.emotion else request.text) or prompt_for("neutral")
             request.options["prompt"] = prompt
             return modality, self.ame.encode_text([prompt])
         if modality == "image":
