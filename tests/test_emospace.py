@@ -55,6 +55,94 @@ def _request(prepared_sample, **options):
     )
 
 
+def test_bfm_loads_the_deep3d_layout_and_projects_landmarks(tmp_path):
+    from scipy.io import loadmat
+
+    from tfbench.annotate.bfm import BFM, write_random_bfm
+
+    write_random_bfm(tmp_path / "BFM_model_front.mat", side=10)
+    bfm = BFM.load(tmp_path / "BFM_model_front.mat")
+    raw = loadmat(str(tmp_path / "BFM_model_front.mat"))
+    coeffs = torch.zeros(2, 257)
+    coeffs[1, 80:144] = torch.randn(64, generator=torch.Generator().manual_seed(0))
+    coeffs[1, 224:227] = torch.tensor([0.1, -0.2, 0.05])
+    coeffs[1, 254:257] = torch.tensor([0.01, -0.02, 0.3])
+    coeffs.requires_grad_(True)
+    face = bfm(coeffs)
+    assert face["vertices"].shape == (2, 100, 3) and face["colors"].shape == (2, 100, 3)
+    assert face["landmarks"].shape == (2, 68, 2)
+    # zero coefficients: the recentred mean shape at camera distance 10, focal 1015, centre 112 (to_image)
+    mean = raw["meanshape"].reshape(-1, 3).astype(np.float64)
+    mean = mean - mean.mean(axis=0)
+    keypoints = raw["keypoints"].reshape(-1).astype(int) - 1
+    depth = 10 - mean[keypoints, 2]
+    expected = 1015 * mean[keypoints, :2] / depth[:, None] + 112
+    np.testing.assert_allclose(face["landmarks"][0].detach().numpy(), expected, rtol=1e-5)
+    # rotation with angles (x, y, z) as compute_rotation: R = (Rz Ry Rx)^T
+    assert torch.allclose(BFM.rotation(torch.tensor([[0.0, 0.0, np.pi / 2]]))[0],
+                          torch.tensor([[0.0, 1, 0], [-1, 0, 0], [0, 0, 1]]), atol=1e-6)
+    face["landmarks"][1].sum().backward()
+    assert coeffs.grad[1, 80:144].abs().sum() > 0 and coeffs.grad[1, 224:227].abs().sum() > 0
+
+
+def test_bfm_refuses_a_foreign_mat_file(tmp_path):
+    from scipy.io import savemat
+
+    from tfbench.annotate.bfm import BFM
+
+    savemat(str(tmp_path / "other.mat"), {"lm": np.zeros((68, 3))})
+    with pytest.raises(CheckpointError, match="meanshape"):
+        BFM.load(tmp_path / "other.mat")
+
+
+def test_deodr_renders_the_bfm_face_differentiably(tmp_path):
+    from tfbench.annotate.bfm import BFM, crop_frames, write_random_bfm
+    from tfbench.annotate.render import FaceRenderer
+
+    write_random_bfm(tmp_path / "bfm.mat")
+    renderer = FaceRenderer(BFM.load(tmp_path / "bfm.mat"))
+    coeffs = torch.zeros(1, 257)
+    coeffs.requires_grad_(True)
+    out = renderer.crop(coeffs)
+    mask = out["mask"][0, 0].detach()
+    assert out["image"].shape == (1, 3, 224, 224) and 0.2 < mask.mean() < 0.9
+    assert mask[112, 112] == 1 and mask[2, 2] == 0  # face at the centre, background at the corner
+    (out["image"] * torch.linspace(0, 1, 224)).sum().backward()  # a loss that prefers the face further right
+    assert coeffs.grad[0, 144:224].abs().sum() > 0  # through the colours (texture)
+    assert coeffs.grad[0, 254] != 0 and coeffs.grad[0, 80:144].abs().sum() > 0  # through the projected positions
+    # the frame render of an identity crop (W = 224, s = 1, t = centre) lands where the crop render does
+    align = torch.tensor([[224.0, 224.0, 1.0, 112.0, 112.0]])
+    frame = renderer.frame(coeffs.detach(), align, 224)
+    assert torch.allclose((frame + 1) / 2, out["image"].detach().clamp(0, 1), atol=1e-5)
+    assert torch.allclose(crop_frames(frame, align), frame, atol=1e-5)
+
+
+def test_hsemotion_loads_the_public_pickled_layout(tmp_path, monkeypatch):
+    import timm
+
+    from tfbench.nets import hsemotion
+    from tfbench.weights import install_file
+
+    monkeypatch.setenv("TFBENCH_HOME", str(tmp_path / "home"))
+    hsemotion.write_random_weights(tmp_path / "enet_b0_8_best_afew.pt", seed=3)
+    install_file("hsemotion_enet_b0_8", tmp_path / "enet_b0_8_best_afew.pt")
+    network = hsemotion.load_hsemotion()
+    reference = torch.load(tmp_path / "enet_b0_8_best_afew.pt", weights_only=False).eval()  # what hsemotion does
+    images = torch.rand(2, 3, 224, 224) * 2 - 1
+    normalised = ((images + 1) / 2 - torch.tensor(hsemotion.MEAN).view(1, 3, 1, 1)) / torch.tensor(hsemotion.STD).view(1, 3, 1, 1)
+    with torch.no_grad():
+        expected = reference(normalised)
+        reference.classifier = torch.nn.Identity()
+        features = reference(normalised)
+        torch.testing.assert_close(network(images), expected)
+        torch.testing.assert_close(network.features(images), features)
+    assert features.shape == (2, 1280) and isinstance(timm.create_model, object)
+    torch.save({"not": torch.zeros(1)}, tmp_path / "foreign.pt")
+    install_file("hsemotion_enet_b0_8", tmp_path / "foreign.pt")
+    with pytest.raises(CheckpointError, match="HSEmotion"):
+        hsemotion.load_hsemotion()
+
+
 def test_paper_networks_build_at_paper_size():
     from tfbench.models.emospace.config import PAPER
     from tfbench.models.emospace.networks import EAC, HEF, AudioEmotionEncoder, Discriminator

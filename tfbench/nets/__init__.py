@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 
 #: Modules of this package that register weights specs (imported by ``tfbench.weights.specs``).
-MODULES = ("clip", "i3d", "inception", "lpips", "s3fd", "syncnet", "vgg19")
+MODULES = ("clip", "hsemotion", "i3d", "inception", "lpips", "s3fd", "syncnet", "vgg19")
 
 
 def register_all() -> None:
