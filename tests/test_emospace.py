@@ -11,7 +11,7 @@ import torch
 from typer.testing import CliRunner
 
 from tfbench.cli import app
-from tfbench.errors import CheckpointError, TfbenchError
+from tfbench.errors import CheckpointError, MissingWeightsError, TfbenchError
 
 #: Short tiny run: enough steps to see the losses fall, few enough for CI.
 FAST = ["--set", "eac_steps=40", "--set", "hef_steps=30", "--set", "checkpoint_every=10"]
@@ -78,6 +78,7 @@ def test_bfm_loads_the_deep3d_layout_and_projects_landmarks(tmp_path):
     depth = 10 - mean[keypoints, 2]
     expected = 1015 * mean[keypoints, :2] / depth[:, None] + 112
     np.testing.assert_allclose(face["landmarks"][0].detach().numpy(), expected, rtol=1e-5)
+    torch.testing.assert_close(bfm.landmarks(coeffs), face["landmarks"])
     # rotation with angles (x, y, z) as compute_rotation: R = (Rz Ry Rx)^T
     assert torch.allclose(BFM.rotation(torch.tensor([[0.0, 0.0, np.pi / 2]]))[0],
                           torch.tensor([[0.0, 1, 0], [-1, 0, 0], [0, 0, 1]]), atol=1e-6)
@@ -162,11 +163,100 @@ def test_paper_networks_build_at_paper_size():
     assert image.shape == (1, 3, 512, 512) and flow.shape == (1, 2, 512, 512)
 
 
-def test_paper_config_refuses_to_start_and_names_the_fix():
+def test_paper_config_refuses_to_start_and_names_every_missing_file(tmp_path, monkeypatch):
     from tfbench.models.emospace.trainer import EmoSpaceTrainer
 
-    with pytest.raises(TfbenchError, match="bfm_front"):
+    monkeypatch.setenv("TFBENCH_HOME", str(tmp_path))
+    with pytest.raises(MissingWeightsError) as refused:
         EmoSpaceTrainer.check_ready("paper", {}, stage="eac")
+    for name in ("clip_vit_b32", "bfm_front", "hsemotion_enet_b0_8"):
+        assert f"tfbench weights import {name} " in str(refused.value)
+    with pytest.raises(MissingWeightsError, match="tfbench weights import alexnet "):
+        EmoSpaceTrainer.check_ready("paper", {}, stage="hef")
+    with pytest.raises(TfbenchError, match="geometry 'render'"):
+        EmoSpaceTrainer.check_ready("tiny", {"eac_losses": ["clip", "rec"]}, stage="eac")
+
+
+@pytest.fixture
+def paper_home(tmp_path, monkeypatch):
+    """A TFBENCH_HOME with random non-canonical weights in the exact public layouts of every
+    file the paper config loads (CLIP ViT-B/32, BFM front, HSEmotion, AlexNet; LPIPS's linear
+    layers come from the lpips package)."""
+    import torchvision
+
+    from tfbench.annotate.bfm import write_random_bfm
+    from tfbench.nets import clip, hsemotion
+    from tfbench.testing import install_random_file, install_random_weights
+
+    monkeypatch.setenv("TFBENCH_HOME", str(tmp_path / "home"))
+    install_random_file("clip_vit_b32", clip.write_random_weights)
+    install_random_file("bfm_front", write_random_bfm)
+    install_random_file("hsemotion_enet_b0_8", hsemotion.write_random_weights)
+    install_random_weights("alexnet", torchvision.models.alexnet(weights=None))
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def deep3d_sample(prepared_sample, tmp_path):
+    """Two train clips of the sample (one happy, one neutral, same speaker) with synthetic
+    Deep3DFaceRecon-style coefficients and alignment (a 224 crop of the whole 256 frame)."""
+    import shutil
+
+    root = tmp_path / "deep3d_sample"
+    shutil.copytree(prepared_sample.root, root)
+    rows = prepared_sample.split("train")
+    keep = [next(i for i, r in enumerate(rows) if r["emotion"] == e) for e in ("happy", "neutral")]
+    rng = np.random.default_rng(0)
+
+    def deep3d_style(row):
+        count = len(row["coeffs_3dmm"])
+        coeffs = np.zeros((count, 257), np.float32)
+        coeffs[:, 0:80] = rng.normal(0, 1, 80)
+        coeffs[:, 80:144] = rng.normal(0, 0.5, (count, 64))
+        coeffs[:, 144:224] = rng.normal(0, 0.1, 80)
+        coeffs[:, 224:227] = rng.normal(0, 0.05, (count, 3))
+        coeffs[:, 227:254] = rng.normal(0, 0.1, 27)
+        align = np.tile(np.float32([256, 256, 224 / 256, 128, 128]), (count, 1))
+        return {"coeffs_3dmm": coeffs.tolist(), "coeffs_3dmm_align": align.tolist()}
+
+    shutil.rmtree(root / "dataset" / "train")
+    rows.select(keep).map(deep3d_style).save_to_disk(str(root / "dataset" / "train"))
+    meta = json.loads((root / "meta.json").read_text())
+    meta["backends"]["tdmm"] = {"name": "deep3d", "representation": "synthetic test coefficients", "weights": None}
+    meta["split_sizes"]["train"] = 2
+    (root / "meta.json").write_text(json.dumps(meta))
+    return root
+
+
+def test_paper_config_needs_deep3d_coefficients(prepared_sample):
+    from tfbench.models.emospace.trainer import face_renderer
+
+    with pytest.raises(TfbenchError, match="--tdmm deep3d"):
+        face_renderer(prepared_sample)  # the sample's coefficients are the offline landmark model's
+
+
+def test_paper_config_trains_one_step_of_each_stage_at_paper_size(paper_home, deep3d_sample, tmp_path):
+    """Random non-canonical nets of the exact architectures; the networks at paper size (512, 7
+    HEF blocks, ViT-B/32); only the batch and window are cut for the CPU."""
+    from tfbench.train.checkpoint import load_checkpoint
+
+    out = tmp_path / "run"
+    threads = torch.get_num_threads()
+    result = CliRunner().invoke(app, ["train", "emospace", "--config", "paper", "--dataset", str(deep3d_sample),
+                                      "--stage", "all", "--out", str(out), "--quiet", "--steps", "1",
+                                      "--set", "eac_batch=2", "--set", "hef_batch=1", "--set", "window=8"])
+    torch.set_num_threads(threads)
+    assert result.exit_code == 0, result.output
+    eac = json.loads((out / "eac" / "train_log.jsonl").read_text().splitlines()[0])
+    hef = json.loads((out / "hef" / "train_log.jsonl").read_text().splitlines()[0])
+    for key in ("eac_clip", "eac_emo", "eac_rec", "eac_lm", "eac_reg", "total"):
+        assert np.isfinite(eac[key]), key
+    assert eac["eac_rec"] > 0 and eac["eac_emo"] > 0
+    for key in ("g_hef_rec", "g_hef_lpips", "g_hef_adv", "d_loss"):
+        assert np.isfinite(hef[key]), key
+    checkpoint = load_checkpoint(out / "hef" / "last.pt")
+    assert checkpoint.config["image_size"] == 512 and checkpoint.config["blocks"] == 7
+    assert checkpoint.config["geometry"] == "render" and not checkpoint.canonical
 
 
 def test_both_stages_losses_fall(run):

@@ -37,9 +37,11 @@ class EmoSpace(Generator):
     #: the dataset (evaluation) or are fitted to the landmarks (generate); see the module docstring.
     accepts = frozenset({"emotion", "text", "emotion_image", "source_video", "coeffs_3dmm", "coeffs_3dmm_align"})
 
-    def __init__(self, networks: dict, config: EmoSpaceConfig, tdmm, device: str = "cpu") -> None:
+    def __init__(self, networks: dict, config: EmoSpaceConfig, tdmm, device: str = "cpu", faces=None) -> None:
+        """``tdmm``: the offline 3DMM (geometry "sketch"); ``faces``: the BFM face renderer
+        (geometry "render", :class:`tfbench.annotate.render.FaceRenderer`)."""
         self.ame, self.eac, self.hef = (networks[key].eval() for key in ("ame", "eac", "hef"))
-        self.config, self.tdmm, self.device = config, tdmm, device
+        self.config, self.tdmm, self.device, self.faces = config, tdmm, device, faces
 
     @classmethod
     def trainer_class(cls):
@@ -82,7 +84,7 @@ class EmoSpace(Generator):
     def from_checkpoint(cls, path: Path | None, device: str = "cpu") -> "EmoSpace":
         from tfbench.models.emospace.ame import AME
         from tfbench.models.emospace.networks import EAC, HEF
-        from tfbench.models.emospace.trainer import build_clip, tdmm_from_state
+        from tfbench.models.emospace.trainer import build_clip, face_renderer, tdmm_from_state
         from tfbench.train.checkpoint import load_checkpoint
 
         if path is None:
@@ -103,10 +105,11 @@ class EmoSpace(Generator):
             for key, network in networks.items():
                 network.load_state_dict(checkpoint.state[key])
                 network.to(device)
-            tdmm = tdmm_from_state(checkpoint.state["tdmm"])
+            tdmm = tdmm_from_state(checkpoint.state["tdmm"]) if config.geometry == "sketch" else None
         except (KeyError, RuntimeError, TypeError) as error:
             raise CheckpointError(f"{path}: the emospace checkpoint does not match its config ({str(error)[:300]})") from error
-        model = cls(networks, config, tdmm, device)
+        faces = face_renderer(None, device) if config.geometry == "render" else None  # needs bfm_front
+        model = cls(networks, config, tdmm, device, faces)
         model.checkpoint_sha256 = checkpoint.sha256
         model.canonical = checkpoint.canonical
         model.notes = f"{checkpoint.config_name} config, step {checkpoint.step}: {checkpoint.notes}"
@@ -115,7 +118,14 @@ class EmoSpace(Generator):
     def coefficients(self, request: GenerationRequest) -> tuple[np.ndarray, np.ndarray]:
         """(coeffs float32 [T,257], align float32 [T,5]) of the offline 3DMM this checkpoint was
         trained with: the request's own when they are of that kind (a prepared dataset), else
-        fitted to the request's landmarks with the source face as a new identity (generate)."""
+        fitted to the request's landmarks with the source face as a new identity (generate).
+        With geometry "render" (paper): the request's Deep3DFaceRecon coefficients."""
+        if self.faces is not None:
+            if request.coeffs_3dmm is None or request.coeffs_3dmm_kind != "deep3d":
+                raise InputError(f"clip {request.clip_id!r}: emospace ({self.config.name}) renders BFM faces from deep3d "
+                                 f"3DMM coefficients, got {request.coeffs_3dmm_kind or 'none'}; prepare the dataset with "
+                                 "`--tdmm deep3d`")
+            return np.asarray(request.coeffs_3dmm, np.float32), np.asarray(request.coeffs_3dmm_align, np.float32)
         if request.coeffs_3dmm is not None and request.coeffs_3dmm_kind == "offline_pca":
             return np.asarray(request.coeffs_3dmm, np.float32), np.asarray(request.coeffs_3dmm_align, np.float32)
         if request.landmarks is None:
@@ -162,7 +172,7 @@ class EmoSpace(Generator):
         import torch
 
         from tfbench.models.emospace.data import mel_100hz, mel_frames, resize_frames, to_tensor
-        from tfbench.models.emospace.networks import EXP, HEF, ID
+        from tfbench.models.emospace.networks import EXP, GAMMA, HEF, ID, TEX
         from tfbench.models.emospace.trainer import sketch_batch
 
         self.check_request(request)
@@ -188,14 +198,19 @@ class EmoSpace(Generator):
             source = to_tensor(resize_frames(reference[None], config.image_size)).to(self.device)
             source_coeffs = torch.as_tensor(coeffs[:1], device=self.device)
             driving = torch.as_tensor(coeffs[pose_rows], device=self.device).clone()
-            driving[:, ID] = source_coeffs[:, ID]
+            for part in (ID, TEX, GAMMA):  # the source's identity (shape, albedo, lighting)
+                driving[:, part] = source_coeffs[:, part]
             driving[:, EXP] = beta_hat
             frames = []
             for start in range(0, count, CHUNK_FRAMES):
                 chunk = slice(start, min(count, start + CHUNK_FRAMES))
                 size = len(range(count)[chunk])
-                geometry = sketch_batch(self.tdmm, driving[chunk], torch.as_tensor(align[pose_rows[chunk]]),
-                                        int(align[0, 0]), config.image_size).to(self.device)
+                chunk_align = torch.as_tensor(align[pose_rows[chunk]])
+                if self.faces is not None:
+                    geometry = self.faces.frame(driving[chunk], chunk_align.to(self.device), config.image_size)
+                else:
+                    geometry = sketch_batch(self.tdmm, driving[chunk], chunk_align, int(align[0, 0]),
+                                            config.image_size).to(self.device)
                 style = HEF.style_vector(source_coeffs.expand(size, -1), driving[chunk], sigma_hat[chunk])
                 image, _ = self.hef(source.expand(size, -1, -1, -1), geometry, style, noise=False)
                 pixels = ((image.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()

@@ -18,9 +18,20 @@ from tfbench.errors import TfbenchError
 from tfbench.models.emospace.config import EmoSpaceConfig, get_config, prompt_for
 from tfbench.train.loop import Trainer
 
-#: Losses whose pretrained networks or 3D model are not part of tfbench yet / not offline.
-NEEDS = {"emo": "bfm_front + deodr renderer + an AffectNet emotion network",
-         "rec": "bfm_front + deodr renderer", "hef_lpips": "lpips_alex"}
+#: Weights each piece of the paper path loads (check_ready names every missing one and its fix).
+GEOMETRY_WEIGHTS = {"render": ("bfm_front",), "sketch": ()}
+LOSS_WEIGHTS = {"emo": ("hsemotion_enet_b0_8",), "hef_lpips": ("alexnet", "lpips_alex_linear")}
+#: Losses that need the BFM render (geometry "render").
+RENDER_LOSSES = ("emo", "rec")
+
+
+def weights_needed(config: EmoSpaceConfig, stage: str) -> list[str]:
+    """Weights names the ``stage`` of ``config`` loads, in order."""
+    names = ["clip_vit_b32"] if config.clip == "ViT-B-32" else []
+    names += GEOMETRY_WEIGHTS[config.geometry]
+    for loss in config.eac_losses if stage == "eac" else config.hef_losses:
+        names += LOSS_WEIGHTS.get(loss, ())
+    return names
 
 
 def build_clip(config: EmoSpaceConfig):
@@ -33,11 +44,28 @@ def build_clip(config: EmoSpaceConfig):
     return clip_nets.build_clip(config.clip)
 
 
+def tdmm_backend(dataset) -> str:
+    return (dataset.meta.get("backends", {}).get("tdmm") or {}).get("name", "offline")
+
+
+def face_renderer(dataset=None, device: str = "cpu"):
+    """The BFM face renderer (paper config): needs ``--tdmm deep3d`` coefficients in ``dataset``
+    (checked when given) and the user-imported ``bfm_front``."""
+    from tfbench.annotate.bfm import BFM
+    from tfbench.annotate.render import FaceRenderer
+
+    if dataset is not None and tdmm_backend(dataset) != "deep3d":
+        raise TfbenchError(f"{dataset.root} has {tdmm_backend(dataset)} 3DMM coefficients; the emospace config with "
+                           "geometry 'render' draws BFM faces from Deep3DFaceRecon coefficients: prepare the dataset with "
+                           "`--tdmm deep3d` (or train --config tiny)")
+    return FaceRenderer(BFM.load().to(device))
+
+
 def offline_tdmm(dataset):
     """The dataset's offline 3DMM model (tfbench's landmark PCA fit), needed by L_lm and the sketch."""
     from tfbench.annotate.tdmm import OfflineTdmm
 
-    backend = (dataset.meta.get("backends", {}).get("tdmm") or {}).get("name", "offline")
+    backend = tdmm_backend(dataset)
     if backend != "offline":
         raise TfbenchError(f"{dataset.root} has {backend} 3DMM coefficients; the emotion-space tiny config needs the "
                            "offline landmark model (prepare without --tdmm deep3d)")
@@ -91,17 +119,16 @@ class EmoSpaceTrainer(Trainer):
 
     @classmethod
     def check_ready(cls, config_name: str, overrides: dict | None = None, stage: str = "eac") -> None:
-        config = cls.resolve_config(config_name, overrides)
-        missing = [f"L_{name} needs {NEEDS[name]}" for name in (*config.eac_losses, *config.hef_losses) if name in NEEDS]
-        if missing:
-            raise TfbenchError(
-                "the emospace 'paper' config cannot train here: " + "; ".join(missing) + ". The BFM renderer path "
-                "(import BFM_model_front.mat with `tfbench weights import bfm_front FILE`) is not implemented yet "
-                "(docs/models/emospace.md); train --config tiny, or drop those losses with --set")
-        if config.clip == "ViT-B-32":
-            from tfbench.weights import require
+        from tfbench.weights import require
 
-            require("clip_vit_b32")
+        config = cls.resolve_config(config_name, overrides)
+        if config.geometry not in GEOMETRY_WEIGHTS:
+            raise TfbenchError(f"emospace geometry must be one of {', '.join(GEOMETRY_WEIGHTS)}, got {config.geometry!r}")
+        unrendered = [name for name in config.eac_losses if name in RENDER_LOSSES and config.geometry != "render"]
+        if unrendered:
+            raise TfbenchError(f"L_{', L_'.join(unrendered)} compare BFM renders with frames: they need geometry 'render' "
+                               "(--config paper), not 'sketch'")
+        require(weights_needed(config, stage))
 
     def __init__(self, config_name: str, dataset, *, stage: str, total_steps: int, predecessors: dict,
                  overrides: dict | None = None, device: str = "cpu", echo=print) -> None:
@@ -118,11 +145,17 @@ class EmoSpaceTrainer(Trainer):
         self.checkpoint_every = config.checkpoint_every
         self.canonical = config_name == "paper" and not overrides
         self.notes = config.notes or ""
-        self.tdmm = offline_tdmm(dataset)
+        render = config.geometry == "render"
+        self.tdmm = None if render else offline_tdmm(dataset)
+        self.faces = face_renderer(dataset, device) if render else None
         self.clips, self.skipped = load_clips(dataset, "train", config.image_size, config.window, echo)
         self.ame = AME(config, build_clip(config)).to(device)
         self.eac = EAC(config.clip_embed, config.eac_dim, config.eac_layers, config.eac_heads).to(device)
         if stage == "eac":
+            if "emo" in config.eac_losses:
+                from tfbench.nets.hsemotion import load_hsemotion
+
+                self.emotion_net = load_hsemotion(device)
             self.optimizer = torch.optim.Adam([*self.ame.audio.parameters(), *self.eac.parameters()], lr=config.eac_lr)
             return
         eac = predecessors["eac"].state
@@ -133,6 +166,10 @@ class EmoSpaceTrainer(Trainer):
         self.hef = HEF(config.image_size, config.blocks, config.channels, config.encoder_channels, config.style_dim,
                        config.eac_dim).to(device)
         self.disc = Discriminator(config.image_size, config.disc_channels).to(device)
+        if "hef_lpips" in config.hef_losses:
+            from tfbench.nets.lpips import load_lpips
+
+            self.lpips = load_lpips("alex", device).requires_grad_(False)
         self.g_optimizer = torch.optim.Adam(self.hef.parameters(), lr=config.hef_lr, betas=(0.0, 0.99))
         self.d_optimizer = torch.optim.Adam(self.disc.parameters(), lr=config.hef_lr, betas=(0.0, 0.99))
 
@@ -154,6 +191,20 @@ class EmoSpaceTrainer(Trainer):
             "mu": torch.tensor([float(c.level) for c, _, _ in samples], device=self.device),
             "prompts": [prompt_for(c.emotion) for c, _, _ in samples],
             "images": np.stack([c.frames[i] for c, _, i in samples]),
+            **(self._render_targets(rng, samples) if self.faces is not None else {}),
+        }
+
+    def _render_targets(self, rng: np.random.Generator, samples: list) -> dict:
+        """One frame per window for L_rec / L_emo: its index in the window [B] and the frame
+        float [B,3,S,S] in [-1, 1] with its alignment [B,5]."""
+        from tfbench.models.emospace.data import to_tensor
+
+        offsets = [int(rng.integers(self.cfg.window)) for _ in samples]
+        return {
+            "offset": torch.tensor(offsets, device=self.device),
+            "target": to_tensor(np.stack([c.frames[s + k] for (c, s, _), k in zip(samples, offsets)])).to(self.device),
+            "target_align": torch.as_tensor(np.stack([c.align[s + k] for (c, s, _), k in zip(samples, offsets)]),
+                                            device=self.device),
         }
 
     def eac_losses(self, batch: dict) -> dict[str, torch.Tensor]:
@@ -170,11 +221,42 @@ class EmoSpaceTrainer(Trainer):
         beta = coeffs[..., 80:144]
         losses["reg"] = (beta - beta_hat).norm(dim=-1).mean()
         modified = torch.cat([coeffs[..., :80], beta_hat, coeffs[..., 144:]], dim=-1)
+        if self.faces is not None:
+            return {**losses, **self.render_losses(coeffs, modified, batch)}
         flat_coeffs, flat_align = coeffs.reshape(-1, 257), align.reshape(-1, 5)
         target = self.tdmm.torch_landmarks(flat_coeffs, flat_align)
         predicted = self.tdmm.torch_landmarks(modified.reshape(-1, 257), flat_align)
         # point distance in units of the clip width (align[:, 0]), so the loss does not depend on resolution
         losses["lm"] = ((predicted - target).norm(dim=-1) / flat_align[:, :1]).mean()
+        return losses
+
+    def render_losses(self, coeffs: torch.Tensor, modified: torch.Tensor, batch: dict) -> dict[str, torch.Tensor]:
+        """L_lm, L_rec and L_emo of the paper config (BFM + deodr render on the 224 crop)
+        for coeffs / modified [3B,T,257] (the three modalities stacked as in eac_losses)."""
+        from tfbench.annotate.bfm import CROP, crop_frames
+
+        losses = {}
+        bfm = self.faces.bfm
+        # L_lm: 68 BFM landmarks of theta vs theta-hat, in units of the crop width
+        target = bfm.landmarks(coeffs.reshape(-1, 257))
+        predicted = bfm.landmarks(modified.reshape(-1, 257))
+        losses["lm"] = (predicted - target).norm(dim=-1).mean() / CROP
+        wanted = [name for name in RENDER_LOSSES if name in self.cfg.eac_losses]
+        if not wanted:
+            return losses
+        rows = torch.arange(len(modified), device=modified.device)
+        rendered = self.faces.crop(modified[rows, batch["offset"].repeat(3)])
+        image, mask = rendered["image"], rendered["mask"]  # image = colour x mask, [0, 1]
+        frame = crop_frames((batch["target"] + 1) / 2, batch["target_align"]).repeat(3, 1, 1, 1)
+        # L_rec = || I_rd - M * I ||_2: per-pixel colour distance averaged over the face area
+        area = mask.sum(dim=(1, 2, 3)).clamp(min=1)
+        losses["rec"] = ((image - mask * frame).norm(dim=1).sum(dim=(1, 2)) / area).mean()
+        if "emo" in wanted:
+            # eq. 6: I_3d = M * I_rd + (1 - M) * I; features of the emotion net before its last linear layer
+            blended = image + (1 - mask) * frame
+            with torch.no_grad():
+                reference = self.emotion_net.features(frame * 2 - 1)
+            losses["emo"] = (self.emotion_net.features(blended * 2 - 1) - reference).norm(dim=-1).mean()
         return losses
 
     # ---- stage hef ----------------------------------------------------------------------------
@@ -210,13 +292,18 @@ class EmoSpaceTrainer(Trainer):
         }
 
     def hef_forward(self, batch: dict) -> torch.Tensor:
-        from tfbench.models.emospace.networks import ID, HEF
+        from tfbench.models.emospace.networks import GAMMA, HEF, ID, TEX
 
         sigma = self.sigma_hat(batch["mel"], batch["prompts"], batch["mu"])
         # geometry: the source's identity with the driving expression and pose
         mixed = batch["driving_coeffs"].clone()
-        mixed[:, ID] = batch["source_coeffs"][:, ID]
-        geometry = sketch_batch(self.tdmm, mixed, batch["align"], batch["clip_size"], self.cfg.image_size)
+        for part in (ID, TEX, GAMMA):  # the source's identity (shape, albedo, lighting)
+            mixed[:, part] = batch["source_coeffs"][:, part]
+        if self.faces is not None:
+            with torch.no_grad():
+                geometry = self.faces.frame(mixed, batch["align"], self.cfg.image_size)
+        else:
+            geometry = sketch_batch(self.tdmm, mixed, batch["align"], batch["clip_size"], self.cfg.image_size)
         geometry = geometry.to(self.device)
         style = HEF.style_vector(batch["source_coeffs"], batch["driving_coeffs"], sigma)
         image, _ = self.hef(batch["source"], geometry, style)
@@ -242,6 +329,8 @@ class EmoSpaceTrainer(Trainer):
         self.reduce_gradients(self.disc)
         self.d_optimizer.step()
         losses = {"hef_rec": (fake - batch["driving"]).abs().mean(), "hef_adv": F.softplus(-self.disc(fake)).mean()}
+        if "hef_lpips" in self.cfg.hef_losses:
+            losses["hef_lpips"] = self.lpips.distance(fake, batch["driving"]).mean()
         total = sum(lambdas[name] * losses[name] for name in self.cfg.hef_losses)
         self.g_optimizer.zero_grad()
         total.backward()
@@ -250,8 +339,9 @@ class EmoSpaceTrainer(Trainer):
         return {"total": total.item(), "d_loss": d_loss.item(), **{f"g_{k}": v.item() for k, v in losses.items()}}
 
     def state_dict(self) -> dict:
-        state = {"stage": self.stage, "ame": self.ame.state_dict(), "eac": self.eac.state_dict(),
-                 "tdmm": tdmm_state(self.tdmm)}
+        state = {"stage": self.stage, "ame": self.ame.state_dict(), "eac": self.eac.state_dict()}
+        if self.tdmm is not None:  # the offline model travels with the checkpoint; the BFM is the user's file
+            state["tdmm"] = tdmm_state(self.tdmm)
         if self.stage == "eac":
             return {**state, "optimizer": self.optimizer.state_dict()}
         return {**state, "hef": self.hef.state_dict(), "disc": self.disc.state_dict(),

@@ -144,6 +144,14 @@ class BFM(nn.Module):
         """Camera-space [B,N,3] -> crop pixels [B,N,2], y up (``to_image``)."""
         return FOCAL * camera_vertices[..., :2] / camera_vertices[..., 2:] + CENTER
 
+    def landmarks(self, coeffs: torch.Tensor) -> torch.Tensor:
+        """coeffs [B,257] -> the 68 landmarks [B,68,2] in crop pixels, y up: ``forward``'s
+        ``landmarks`` computed from the 68 keypoint vertices only (cheap, for losses)."""
+        rows = (3 * self.keypoints[:, None] + torch.arange(3, device=self.keypoints.device)).reshape(-1)
+        flat = coeffs[:, 0:80] @ self.id_base[rows].T + coeffs[:, 80:144] @ self.exp_base[rows].T + self.mean_shape[rows]
+        moved = flat.reshape(len(flat), -1, 3) @ self.rotation(coeffs[:, 224:227]) + coeffs[:, None, 254:257]
+        return self.project(torch.cat([moved[..., :2], CAMERA_DISTANCE - moved[..., 2:]], dim=-1))
+
     def forward(self, coeffs: torch.Tensor) -> dict[str, torch.Tensor]:
         """coeffs [B,257] -> {``vertices`` camera space [B,N,3], ``colors`` [B,N,3] (lit, ~0-1),
         ``landmarks`` [B,68,2] crop pixels y up} (``compute_for_render``)."""
