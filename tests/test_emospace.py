@@ -11,7 +11,7 @@ import torch
 from typer.testing import CliRunner
 
 from tfbench.cli import app
-from tfbench.errors import CheckpointError, MissingWeightsError, TfbenchError
+from tfbench.errors import CheckpointError, InputError, MissingWeightsError, TfbenchError
 
 #: Short tiny run: enough steps to see the losses fall, few enough for CI.
 FAST = ["--set", "eac_steps=40", "--set", "hef_steps=30", "--set", "checkpoint_every=10"]
@@ -51,7 +51,8 @@ def _request(prepared_sample, **options):
         clip_id=row["clip_id"], num_frames=len(frames), audio=read_audio(prepared_sample.audio_path(row)),
         reference_image=frames[0], emotion=row["emotion"], emotion_level=int(row["level"]),
         coeffs_3dmm=np.asarray(row["coeffs_3dmm"], np.float32), coeffs_3dmm_align=np.asarray(row["coeffs_3dmm_align"], np.float32),
-        coeffs_3dmm_kind="offline_pca", source_frames=frames, options=dict(options),
+        coeffs_3dmm_kind="offline_pca", source_frames=frames, landmarks=np.asarray(row["landmarks"], np.float32),
+        options=dict(options),
     )
 
 
@@ -157,10 +158,7 @@ def test_paper_networks_build_at_paper_size():
     total = count(hef) + count(eac) + count(audio) + count(disc)
     # docs/models/emospace.md compares this with Table 2's 62.97 M
     assert 55e6 < total < 70e6, total
-    with torch.no_grad():
-        image, flow = hef(torch.zeros(1, 3, 512, 512), torch.zeros(1, 3, 512, 512),
-                          torch.zeros(1, 257 + PAPER.eac_dim), noise=False)
-    assert image.shape == (1, 3, 512, 512) and flow.shape == (1, 2, 512, 512)
+    # the 512x512 forward and backward run in test_paper_config_trains_one_step_of_each_stage_at_paper_size
 
 
 def test_paper_config_refuses_to_start_and_names_every_missing_file(tmp_path, monkeypatch):
@@ -235,9 +233,10 @@ def test_paper_config_needs_deep3d_coefficients(prepared_sample):
         face_renderer(prepared_sample)  # the sample's coefficients are the offline landmark model's
 
 
-def test_paper_config_trains_one_step_of_each_stage_at_paper_size(paper_home, deep3d_sample, tmp_path):
+def test_paper_config_trains_one_step_of_each_stage_at_paper_size(paper_home, deep3d_sample, prepared_sample, tmp_path):
     """Random non-canonical nets of the exact architectures; the networks at paper size (512, 7
     HEF blocks, ViT-B/32); only the batch and window are cut for the CPU."""
+    from tfbench.models import load_model
     from tfbench.train.checkpoint import load_checkpoint
 
     out = tmp_path / "run"
@@ -257,6 +256,11 @@ def test_paper_config_trains_one_step_of_each_stage_at_paper_size(paper_home, de
     checkpoint = load_checkpoint(out / "hef" / "last.pt")
     assert checkpoint.config["image_size"] == 512 and checkpoint.config["blocks"] == 7
     assert checkpoint.config["geometry"] == "render" and not checkpoint.canonical
+    assert not any(key.startswith("clip.") for key in checkpoint.state["ame"])  # ViT-B/32 stays in the weights cache
+    model = load_model("emospace", out / "hef" / "last.pt")
+    request = _request(prepared_sample, modality="text")  # offline landmark-model coefficients
+    with pytest.raises(InputError, match="--tdmm deep3d"):
+        model.generate(request)
 
 
 def test_both_stages_losses_fall(run):

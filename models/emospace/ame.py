@@ -18,12 +18,26 @@ class AME(nn.Module):
     def __init__(self, config: EmoSpaceConfig, clip: nn.Module) -> None:
         super().__init__()
         self.clip = clip.eval().requires_grad_(False)
+        self.clip_from_cache = isinstance(config.clip, str)  # the real ViT-B/32 (weights cache), not a random tiny tower
         self.audio = AudioEmotionEncoder(config.clip_embed, config.audio_dim, config.audio_layers, config.audio_heads)
 
     def train(self, mode: bool = True) -> "AME":
         super().train(mode)
         self.clip.eval()  # frozen towers stay in eval mode
         return self
+
+    def checkpoint_state(self) -> dict:
+        """What a checkpoint stores: the trained audio encoder, plus the CLIP towers when they
+        are random tiny ones (the real ViT-B/32 is the user's weights file, not copied)."""
+        return {key: value for key, value in self.state_dict().items()
+                if not (self.clip_from_cache and key.startswith("clip."))}
+
+    def load_checkpoint_state(self, state: dict) -> None:
+        """Inverse of :meth:`checkpoint_state` (strict: a tiny tower must be in ``state``)."""
+        if self.clip_from_cache and not any(key.startswith("clip.") for key in state):
+            self.audio.load_state_dict({key[len("audio."):]: value for key, value in state.items()})
+            return
+        self.load_state_dict(state)
 
     @torch.no_grad()
     def encode_text(self, prompts: list[str]) -> torch.Tensor:

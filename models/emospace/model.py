@@ -36,6 +36,8 @@ class EmoSpace(Generator):
     #: The emotion comes from one of several inputs (none: neutral); 3DMM coefficients come from
     #: the dataset (evaluation) or are fitted to the landmarks (generate); see the module docstring.
     accepts = frozenset({"emotion", "text", "emotion_image", "source_video", "coeffs_3dmm", "coeffs_3dmm_align"})
+    #: what a paper-config checkpoint loads (a tiny one carries its own random towers and 3DMM)
+    weights = ("clip_vit_b32", "bfm_front")
 
     def __init__(self, networks: dict, config: EmoSpaceConfig, tdmm, device: str = "cpu", faces=None) -> None:
         """``tdmm``: the offline 3DMM (geometry "sketch"); ``faces``: the BFM face renderer
@@ -68,7 +70,7 @@ class EmoSpace(Generator):
         config = TINY
         state = {
             "stage": "hef",
-            "ame": AME(config, build_clip(config)).state_dict(),
+            "ame": AME(config, build_clip(config)).checkpoint_state(),
             "eac": EAC(config.clip_embed, config.eac_dim, config.eac_layers, config.eac_heads).state_dict(),
             "hef": HEF(config.image_size, config.blocks, config.channels, config.encoder_channels, config.style_dim,
                        config.eac_dim).state_dict(),
@@ -102,8 +104,10 @@ class EmoSpace(Generator):
                 "hef": HEF(config.image_size, config.blocks, config.channels, config.encoder_channels,
                            config.style_dim, config.eac_dim),
             }
-            for key, network in networks.items():
-                network.load_state_dict(checkpoint.state[key])
+            networks["ame"].load_checkpoint_state(checkpoint.state["ame"])
+            for key in ("eac", "hef"):
+                networks[key].load_state_dict(checkpoint.state[key])
+            for network in networks.values():
                 network.to(device)
             tdmm = tdmm_from_state(checkpoint.state["tdmm"]) if config.geometry == "sketch" else None
         except (KeyError, RuntimeError, TypeError) as error:

@@ -98,6 +98,8 @@ class EmoSpaceTrainer(Trainer):
     model_name: ClassVar[str] = "emospace"
     stages: ClassVar[tuple[str, ...]] = ("eac", "hef")
     requires: ClassVar[dict[str, tuple[str, ...]]] = {"hef": ("eac",)}
+    #: what the paper config loads (the tiny config none)
+    weights: ClassVar[tuple[str, ...]] = ("clip_vit_b32", "bfm_front", "hsemotion_enet_b0_8", "alexnet", "lpips_alex_linear")
 
     @classmethod
     def resolve_config(cls, config_name: str, overrides: dict | None = None) -> EmoSpaceConfig:
@@ -159,7 +161,7 @@ class EmoSpaceTrainer(Trainer):
             self.optimizer = torch.optim.Adam([*self.ame.audio.parameters(), *self.eac.parameters()], lr=config.eac_lr)
             return
         eac = predecessors["eac"].state
-        self.ame.load_state_dict(eac["ame"])
+        self.ame.load_checkpoint_state(eac["ame"])
         self.eac.load_state_dict(eac["eac"])
         self.ame.requires_grad_(False).eval()
         self.eac.requires_grad_(False).eval()
@@ -182,7 +184,10 @@ class EmoSpaceTrainer(Trainer):
             clip = self.clips[rng.integers(len(self.clips))]
             start = int(rng.integers(len(clip) - window + 1))
             samples.append((clip, start, int(rng.integers(len(clip)))))
-        samples = samples[self.context.local(self.cfg.eac_batch)]  # this process's share of the global batch
+        # the frame of each window that L_rec / L_emo render (paper config), drawn for the global batch
+        offsets = [int(rng.integers(window)) for _ in samples] if self.faces is not None else None
+        local = self.context.local(self.cfg.eac_batch)
+        samples = samples[local]  # this process's share of the global batch
         as_tensor = lambda arrays: torch.as_tensor(np.stack(arrays), device=self.device)  # noqa: E731
         return {
             "mel": as_tensor([mel_frames(c.mel, s, window) for c, s, _ in samples]),
@@ -191,15 +196,14 @@ class EmoSpaceTrainer(Trainer):
             "mu": torch.tensor([float(c.level) for c, _, _ in samples], device=self.device),
             "prompts": [prompt_for(c.emotion) for c, _, _ in samples],
             "images": np.stack([c.frames[i] for c, _, i in samples]),
-            **(self._render_targets(rng, samples) if self.faces is not None else {}),
+            **(self._render_targets(samples, offsets[local]) if offsets else {}),
         }
 
-    def _render_targets(self, rng: np.random.Generator, samples: list) -> dict:
-        """One frame per window for L_rec / L_emo: its index in the window [B] and the frame
-        float [B,3,S,S] in [-1, 1] with its alignment [B,5]."""
+    def _render_targets(self, samples: list, offsets: list[int]) -> dict:
+        """The frame of each window L_rec / L_emo compare with: its index in the window [B], the
+        frame float [B,3,S,S] in [-1, 1] and its alignment [B,5]."""
         from tfbench.models.emospace.data import to_tensor
 
-        offsets = [int(rng.integers(self.cfg.window)) for _ in samples]
         return {
             "offset": torch.tensor(offsets, device=self.device),
             "target": to_tensor(np.stack([c.frames[s + k] for (c, s, _), k in zip(samples, offsets)])).to(self.device),
@@ -339,7 +343,7 @@ class EmoSpaceTrainer(Trainer):
         return {"total": total.item(), "d_loss": d_loss.item(), **{f"g_{k}": v.item() for k, v in losses.items()}}
 
     def state_dict(self) -> dict:
-        state = {"stage": self.stage, "ame": self.ame.state_dict(), "eac": self.eac.state_dict()}
+        state = {"stage": self.stage, "ame": self.ame.checkpoint_state(), "eac": self.eac.state_dict()}
         if self.tdmm is not None:  # the offline model travels with the checkpoint; the BFM is the user's file
             state["tdmm"] = tdmm_state(self.tdmm)
         if self.stage == "eac":
@@ -348,7 +352,7 @@ class EmoSpaceTrainer(Trainer):
                 "g_optimizer": self.g_optimizer.state_dict(), "d_optimizer": self.d_optimizer.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
-        self.ame.load_state_dict(state["ame"])
+        self.ame.load_checkpoint_state(state["ame"])
         self.eac.load_state_dict(state["eac"])
         if self.stage == "eac":
             self.optimizer.load_state_dict(state["optimizer"])
