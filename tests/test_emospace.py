@@ -258,9 +258,23 @@ def test_paper_config_trains_one_step_of_each_stage_at_paper_size(paper_home, de
     assert checkpoint.config["geometry"] == "render" and not checkpoint.canonical
     assert not any(key.startswith("clip.") for key in checkpoint.state["ame"])  # ViT-B/32 stays in the weights cache
     model = load_model("emospace", out / "hef" / "last.pt")
-    request = _request(prepared_sample, modality="text")  # offline landmark-model coefficients
     with pytest.raises(InputError, match="--tdmm deep3d"):
-        model.generate(request)
+        model.generate(_request(prepared_sample, modality="text"))  # offline landmark-model coefficients
+    from tfbench.data import open_prepared
+    from tfbench.io.audio import read_audio
+    from tfbench.io.video import read_video
+    from tfbench.models.base import GenerationRequest
+
+    dataset = open_prepared(str(deep3d_sample))
+    row = dataset.split("train")[0]
+    frames = read_video(dataset.clip_path(row)).frames[:1]
+    request = GenerationRequest(  # one frame: the BFM render path of generate at 512
+        clip_id=row["clip_id"], num_frames=1, audio=read_audio(dataset.audio_path(row))[:3200], reference_image=frames[0],
+        emotion="happy", emotion_level=2, coeffs_3dmm=np.asarray(row["coeffs_3dmm"], np.float32)[:1],
+        coeffs_3dmm_align=np.asarray(row["coeffs_3dmm_align"], np.float32)[:1], coeffs_3dmm_kind="deep3d",
+        landmarks=np.asarray(row["landmarks"], np.float32)[:1], source_frames=frames, options={"modality": "text"})
+    generated = model.generate(request)
+    assert generated.shape == (1, 256, 256, 3) and generated.dtype == np.uint8
 
 
 def test_both_stages_losses_fall(run):

@@ -2,10 +2,14 @@
 
 ``deodr`` (PyPI, cp311 wheels, no compiler or GPU needed) renders a 2.5D scene — projected
 vertices, depths, per-vertex colours — with a z-buffer, and is differentiable with respect to
-colours and projected positions: interior pixels through barycentric interpolation, the
-silhouette through its edge antialiasing ("DEODR", de La Gorce et al.). We call its C++ core
-(``renderSceneCpp`` / ``renderSceneBCpp``) on scenes we project ourselves, so any camera works
-(Deep3DFaceRecon's crop camera, or that camera mapped into frame pixels).
+colours and projected positions (through the barycentric interpolation of the colours inside
+triangles). We call its C++ core (``renderSceneCpp`` / ``renderSceneBCpp``) on scenes we
+project ourselves, so any camera works (Deep3DFaceRecon's crop camera, or that camera mapped
+into frame pixels). Silhouette edges are flagged for deodr's edge antialiasing as deodr's own
+``Scene3D`` does, but in our checks (deodr 0.2.3, also through its own ``Scene3D``) the
+forward image shows no antialiased band on mesh-boundary edges: the coverage mask is binary
+and carries no position gradient, like the reference's nvdiffrast renderer, whose
+antialiasing step is also absent ("Attention, antialiasing step is missing").
 
 Conventions (as Deep3DFaceRecon's nvdiffrast renderer): pixel coordinates ``[...,2]`` are
 (x right, y down) continuous, pixel (0, 0)'s centre at (0.5, 0.5); depth = distance in front of
@@ -47,7 +51,7 @@ class MeshRenderer:
     def render(self, points: torch.Tensor, depth: torch.Tensor, colors: torch.Tensor, height: int,
                width: int) -> tuple[torch.Tensor, torch.Tensor]:
         """points [B,N,2] pixels, depth [B,N] (> 0), colors [B,N,C] ->
-        (image [B,C,H,W], coverage mask [B,1,H,W] in [0, 1], antialiased at the silhouette).
+        (image [B,C,H,W], coverage mask [B,1,H,W] in [0, 1]).
         Background 0. Differentiable w.r.t. ``points`` and ``colors``."""
         images = []
         for b in range(len(points)):
