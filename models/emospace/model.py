@@ -44,6 +44,9 @@ class EmoSpace(Generator):
         (geometry "render", :class:`tfbench.annotate.render.FaceRenderer`)."""
         self.ame, self.eac, self.hef = (networks[key].eval() for key in ("ame", "eac", "hef"))
         self.config, self.tdmm, self.device, self.faces = config, tdmm, device, faces
+        if faces is not None:  # paper config: Deep3DFaceRecon coefficients drive the BFM render
+            self.needs = type(self).needs | {"coeffs_3dmm", "coeffs_3dmm_align"}
+            self.needs_3dmm_kind = "deep3d"
 
     @classmethod
     def trainer_class(cls):
