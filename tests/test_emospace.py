@@ -138,11 +138,31 @@ def test_hsemotion_loads_the_public_pickled_layout(tmp_path, monkeypatch):
         features = reference(normalised)
         torch.testing.assert_close(network(images), expected)
         torch.testing.assert_close(network.features(images), features)
-    assert features.shape == (2, 1280) and isinstance(timm.create_model, object)
-    torch.save({"not": torch.zeros(1)}, tmp_path / "foreign.pt")
-    install_file("hsemotion_enet_b0_8", tmp_path / "foreign.pt")
-    with pytest.raises(CheckpointError, match="HSEmotion"):
-        hsemotion.load_hsemotion()
+    assert features.shape == (2, 1280)
+    # a file pickled by an older timm names classes this timm lacks: still loads (stubs, no pickled code runs)
+    import sys
+    import types
+
+    legacy = types.ModuleType("timm.models.layers.legacy_conv")
+    legacy.LegacyConv2d = type("LegacyConv2d", (torch.nn.Conv2d,), {"__module__": legacy.__name__})
+    old = timm.create_model(hsemotion.ARCH, pretrained=False, num_classes=8)
+    old.conv_head.__class__ = legacy.LegacyConv2d
+    sys.modules[legacy.__name__] = legacy
+    try:
+        torch.save(old, tmp_path / "old_timm.pt")
+    finally:
+        del sys.modules[legacy.__name__]
+    torch.testing.assert_close(hsemotion.read_state(tmp_path / "old_timm.pt"), old.state_dict())
+
+    class Payload:
+        def __reduce__(self):
+            return (print, ("pickled code ran",))
+
+    for name, content in (("foreign.pt", {"not": torch.zeros(1)}), ("payload.pt", {"x": Payload()})):
+        torch.save(content, tmp_path / name)
+        install_file("hsemotion_enet_b0_8", tmp_path / name)
+        with pytest.raises(CheckpointError, match="HSEmotion"):
+            hsemotion.load_hsemotion()
 
 
 def test_paper_networks_build_at_paper_size():

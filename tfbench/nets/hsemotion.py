@@ -8,9 +8,11 @@ Surprise). Preprocessing as HSEmotion: RGB resized to 224x224, in [0, 1], normal
 ImageNet mean/std. :meth:`HSEmotionNet.features` is the 1280-d pooled backbone output before
 the last linear layer (HSEmotion's ``extract_features``).
 
-Loading never runs arbitrary pickled code: the pickle is opened with ``weights_only=True``
-and an allowlist of the timm / torch.nn classes it names, its ``state_dict()`` is copied
-into a freshly built network (strict). A plain state dict file of the same network works too.
+Loading never runs pickled code: the file is unpickled with an unpickler that resolves only
+tensor rebuilding and plain containers and turns every timm / torch class into an inert stub
+recording attributes; the parameters and buffers are collected from the stubs' ``_parameters``
+/ ``_buffers`` / ``_modules`` and loaded into a freshly built network (strict), so a file
+pickled by any timm version works. A plain state dict file of the same network works too.
 """
 
 from __future__ import annotations
@@ -65,34 +67,58 @@ class HSEmotionNet(nn.Module):
         return self.net(self._prepare(images))
 
 
-def _allowed_globals(path) -> list:
-    """The timm / torch.nn classes a pickled-module file names (its allowlist)."""
-    import importlib
-    import pickletools
-    import zipfile
+class _Stub:
+    """Stands in for every timm / torch.nn class (and function) the pickle names: it only
+    records the attributes the pickle sets, so no pickled code ever runs and the timm version
+    that saved the file does not matter (HSEmotion's files predate timm 1.0's module layout)."""
 
-    with zipfile.ZipFile(path) as archive:
-        data = archive.read(next(name for name in archive.namelist() if name.endswith("data.pkl")))
-    names, recent = set(), []
-    for op, arg, _ in pickletools.genops(data):
-        if op.name == "GLOBAL":
-            names.add(arg.replace(" ", "."))
-        elif op.name == "STACK_GLOBAL" and len(recent) >= 2:
-            names.add(f"{recent[-2]}.{recent[-1]}")
-        if isinstance(arg, str):
-            recent.append(arg)
-    allowed = []
-    for name in sorted(names):
-        module, _, attr = name.rpartition(".")
-        if not (module.startswith("timm.") or module.startswith("torch.nn.")):
-            continue
-        try:
-            allowed.append(getattr(importlib.import_module(module), attr))
-        except (ImportError, AttributeError) as error:
-            raise CheckpointError(
-                f"{path} was pickled with a timm that had {name}, which the installed timm lacks; save its "
-                "state_dict() where hsemotion's timm is installed and import that file instead") from error
-    return allowed
+    def __init__(self, *args, **kwargs) -> None:
+        pass
+
+    def __setstate__(self, state) -> None:
+        if isinstance(state, tuple):  # (dict state, slot state)
+            state = {key: value for part in state if isinstance(part, dict) for key, value in part.items()}
+        if isinstance(state, dict):
+            self.__dict__.update(state)
+
+
+def _unpickler_module():
+    """A ``pickle`` stand-in for ``torch.load(pickle_module=...)`` whose unpickler resolves only
+    tensor rebuilding, a few containers, and stubs for timm / torch classes."""
+    import collections
+    import pickle
+    import types
+
+    import torch._utils
+
+    real = {("torch._utils", name): getattr(torch._utils, name)
+            for name in ("_rebuild_tensor_v2", "_rebuild_parameter", "_rebuild_parameter_with_state")}
+    real.update({("collections", "OrderedDict"): collections.OrderedDict, ("builtins", "set"): set,
+                 ("builtins", "frozenset"): frozenset, ("__builtin__", "set"): set})
+
+    class Unpickler(pickle.Unpickler):
+        def find_class(self, module: str, name: str):
+            if (module, name) in real:
+                return real[(module, name)]
+            if module.split(".")[0] in ("timm", "torch", "functools", "copyreg"):
+                return type(name, (_Stub,), {})
+            raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a weights file")
+
+    return types.SimpleNamespace(Unpickler=Unpickler, load=pickle.load, __name__="tfbench_weights_pickle")
+
+
+def _module_state(module, prefix: str = "") -> dict:
+    """The state dict of an unpickled module stub (parameters, persistent buffers, children)."""
+    state = {}
+    skipped = getattr(module, "_non_persistent_buffers_set", set()) or set()
+    for key in ("_parameters", "_buffers"):
+        for name, value in (getattr(module, key, None) or {}).items():
+            if value is not None and name not in skipped:
+                state[prefix + name] = value.detach() if isinstance(value, torch.Tensor) else value
+    for name, child in (getattr(module, "_modules", None) or {}).items():
+        if child is not None:
+            state.update(_module_state(child, f"{prefix}{name}."))
+    return state
 
 
 def read_state(path) -> dict:
@@ -102,13 +128,11 @@ def read_state(path) -> dict:
     import zipfile
 
     try:
-        allowed = _allowed_globals(path)
-        with torch.serialization.safe_globals(allowed):
-            loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, StopIteration, EOFError) as error:
+        loaded = torch.load(path, map_location="cpu", weights_only=False, pickle_module=_unpickler_module())
+    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, AttributeError, TypeError) as error:
         raise CheckpointError(f"{path} is not an HSEmotion EfficientNet file: {str(error).splitlines()[0][:200]}") from error
-    state = loaded.state_dict() if isinstance(loaded, nn.Module) else loaded
-    if not isinstance(state, dict):
+    state = _module_state(loaded) if isinstance(loaded, _Stub) else loaded
+    if not isinstance(state, dict) or not state:
         raise CheckpointError(f"{path} is not an HSEmotion EfficientNet file (holds {type(loaded).__name__})")
     return {key.replace("classifier.0.", "classifier."): value for key, value in state.items()}
 
