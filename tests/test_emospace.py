@@ -119,6 +119,24 @@ def test_deodr_renders_the_bfm_face_differentiably(tmp_path):
     assert torch.allclose(crop_frames(frame, align), frame, atol=1e-5)
 
 
+def test_crop_camera_matches_deep3d_align_frame(prepared_sample):
+    """bfm.crop_frames (and so the frame camera of renders) cuts the crop Deep3DFaceRecon's
+    align_frame cuts (PIL bicubic there, bilinear here: within a grey level on average)."""
+    from tfbench.annotate.bfm import crop_frames
+    from tfbench.annotate.deep3d import align_frame
+    from tfbench.io.video import read_video
+
+    row = prepared_sample.split("train")[0]
+    frame = read_video(prepared_sample.clip_path(row)).frames[0]
+    standard = np.array([[-0.31, 0.29, 0.13], [0.31, 0.29, 0.13], [0.0, 0.0, 0.6], [-0.25, -0.28, 0.2], [0.25, -0.28, 0.2]])
+    for scale in (0.5, 1.6):  # s = 0.5 and 1.6: the frame shrunk and enlarged
+        crop, params = align_frame(frame, np.asarray(row["landmarks"])[0], standard * scale)
+        ours = crop_frames(torch.from_numpy(frame).permute(2, 0, 1)[None].float(), torch.tensor(params[None]).float())
+        ours = ours[0].permute(1, 2, 0).numpy()
+        inside = ours.sum(-1) > 0  # (align_frame pads outside the frame with black too)
+        assert inside.mean() > 0.3 and np.abs(ours - crop)[inside].mean() < 1.5
+
+
 def test_hsemotion_loads_the_public_pickled_layout(tmp_path, monkeypatch):
     import timm
 
