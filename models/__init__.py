@@ -21,6 +21,7 @@ MODELS.add("wav2lip", "tfbench.models.wav2lip:Wav2Lip")
 MODELS.add("cpnet", "tfbench.models.cpnet:CPNet")
 MODELS.add("talkclip", "tfbench.models.talkclip:TalkCLIP")
 MODELS.add("styleedit", "tfbench.models.styleedit:StyleEdit")
+MODELS.add("emospace", "tfbench.models.emospace:EmoSpace")
 
 
 def load_model(name: str, checkpoint: str | Path | None = None, device: str = "cpu") -> "Generator":

@@ -79,6 +79,9 @@ class Generator(ABC):
     name: ClassVar[str]
     #: Subset of :data:`INPUTS` that ``generate`` reads.
     needs: ClassVar[frozenset[str]] = frozenset()
+    #: Optional inputs from :data:`INPUTS`: filled when the caller has them, never required
+    #: (e.g. a method whose emotion may come from a label, a sentence or an image).
+    accepts: ClassVar[frozenset[str]] = frozenset()
     #: The 3DMM coefficient kind the method was built for ("deep3d" for BFM methods), None: any.
     needs_3dmm_kind: ClassVar[str | None] = None
     #: Weights names (tfbench.weights) ``generate`` loads (listed in ``tfbench weights list``).

@@ -75,8 +75,10 @@ def build_request(
     pose_frames=None,
     options: dict | None = None,
     extra: dict | None = None,
+    accepts: frozenset[str] = frozenset(),
 ) -> GenerationRequest:
-    """The request of one clip holding only the inputs in ``needs``.
+    """The request of one clip holding only the inputs in ``needs`` and, where given, ``accepts``
+    (a model's optional inputs).
 
     Every input may be a value or a zero-argument callable (evaluated only when needed).
     Shapes: ``audio`` float32 ``[N]`` 16 kHz; ``source_frames`` uint8 ``[T,H,W,3]``;
@@ -87,6 +89,7 @@ def build_request(
     """
     request = GenerationRequest(clip_id=str(clip_id), num_frames=int(num_frames), fps=float(fps),
                                 options=dict(options or {}), extra=dict(extra or {}))
+    needs = frozenset(needs) | frozenset(accepts)
     if "audio" in needs:
         request.audio = _value(audio)
     if "source_video" in needs:
@@ -128,7 +131,8 @@ def _per_frame(clip_id: str, name: str, value, dtype, num_frames: int) -> np.nda
 
 
 def request_from_row(row: Mapping[str, Any], needs: frozenset[str], *, frames, audio, fps: float = FPS,
-                     meta: Mapping[str, Any] | None = None, options: dict | None = None) -> GenerationRequest:
+                     meta: Mapping[str, Any] | None = None, options: dict | None = None,
+                     accepts: frozenset[str] = frozenset()) -> GenerationRequest:
     """Self-reconstruction request of a prepared-dataset row (``evaluate --model``, training data).
 
     ``frames``: the decoded ground-truth uint8 ``[T,H,W,3]`` at ``fps`` (or a callable);
@@ -147,20 +151,25 @@ def request_from_row(row: Mapping[str, Any], needs: frozenset[str], *, frames, a
         source_frames=frames_value, reference_image=lambda: frames_value[0], text=text, emotion=row.get("emotion"),
         level=row.get("level"), landmarks=row.get("landmarks"), coeffs_3dmm=row.get("coeffs_3dmm"),
         coeffs_3dmm_kind=tdmm_kind(meta), coeffs_3dmm_align=row.get("coeffs_3dmm_align"), phonemes=row.get("phonemes"),
-        options=options, extra=extra,
+        options=options, extra=extra, accepts=accepts,
     )
 
 
 def read_image(path: Path) -> np.ndarray:
-    """uint8 ``[H, W, 3]`` RGB of an image file; MediaError when missing or undecodable."""
-    import cv2
+    """uint8 ``[H, W, 3]`` RGB of an image file; MediaError when missing or undecodable.
+
+    Decoded with Pillow, not OpenCV: once decord is imported (it bundles its own zlib),
+    ``cv2.imread`` fails on PNG files in the same process ("bad parameters to zlib").
+    """
+    from PIL import Image, UnidentifiedImageError
 
     if not Path(path).is_file():
         raise MediaError(f"{path}: no such image file")
-    picture = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if picture is None:
-        raise MediaError(f"{path}: cannot decode the image")
-    return cv2.cvtColor(picture, cv2.COLOR_BGR2RGB)
+    try:
+        with Image.open(path) as picture:
+            return np.asarray(picture.convert("RGB"))
+    except (UnidentifiedImageError, OSError) as error:
+        raise MediaError(f"{path}: cannot decode the image ({error})") from error
 
 
 def request_from_files(
@@ -176,6 +185,7 @@ def request_from_files(
     pose_from: Path | None = None,
     options: dict | None = None,
     landmarks_backend: str = "dlib",
+    accepts: frozenset[str] = frozenset(),
 ) -> GenerationRequest:
     """A request from user files: 25 fps frames, 16 kHz audio; landmarks, phonemes and
     Deep3DFaceRecon coefficients computed only if the model needs them.
@@ -183,7 +193,8 @@ def request_from_files(
     With ``video`` the output has the video's length (audio shorter than it is an error
     at generation); with ``image`` it has the audio's length and the image is every frame.
     The audio is always kept (the output video carries it). ``options`` (and the other
-    arguments) are recorded in ``request.options``.
+    arguments) are recorded in ``request.options``. Inputs in ``accepts`` are optional: filled
+    when given (Deep3DFaceRecon coefficients only when ``needs`` asks for them).
     """
     from tfbench.io.audio import read_audio
 
@@ -235,6 +246,7 @@ def request_from_files(
 
         return read_video(pose_from, fps=FPS).frames
 
+    wants_3dmm = bool(frozenset(needs) & {"coeffs_3dmm", "coeffs_3dmm_align"})
     recorded = {key: value for key, value in (
         ("text", text), ("emotion", emotion), ("level", level),
         ("emotion_image", str(emotion_image) if emotion_image else None),
@@ -243,8 +255,8 @@ def request_from_files(
         Path(video or image).stem, frozenset(needs) | {"audio"}, num_frames=len(frames), fps=FPS, audio=audio, source_frames=frames,
         reference_image=lambda: np.asarray(frames[0]), text=text, emotion=emotion, level=level,
         emotion_image=(lambda: read_image(emotion_image)) if emotion_image is not None else None,
-        landmarks=landmarks, coeffs_3dmm=lambda: deep3d()[0], coeffs_3dmm_kind="deep3d",
-        coeffs_3dmm_align=lambda: deep3d()[1], phonemes=phonemes,
+        landmarks=landmarks, coeffs_3dmm=(lambda: deep3d()[0]) if wants_3dmm else None, coeffs_3dmm_kind="deep3d",
+        coeffs_3dmm_align=(lambda: deep3d()[1]) if wants_3dmm else None, phonemes=phonemes,
         pose_frames=pose_frames if pose_from is not None else None,
-        options={**recorded, **(options or {})},
+        options={**recorded, **(options or {})}, accepts=accepts,
     )

@@ -261,6 +261,9 @@ def fix_command(spec: WeightsSpec) -> str:
     """The text telling a user how to get ``spec``'s file."""
     if spec.source == "package":
         return spec.install_hint or f"pip install {spec.package}"
+    if not spec.urls:  # import-only (licence, or no public URL): `download` would only fail
+        where = f"\n  ({spec.install_hint})" if spec.install_hint else ""
+        return f"tfbench weights import {spec.name} /path/to/{spec.filename}{where}"
     lines = [f"tfbench weights download {spec.name}"]
     lines.append(f"or, offline: tfbench weights import {spec.name} /path/to/{spec.filename}")
     return "\n  ".join(lines)

@@ -164,6 +164,8 @@ register(WeightsSpec(
     install_hint="copy BFM/similarity_Lm3D_all.mat from Deep3DFaceRecon_pytorch, then: "
                  "tfbench weights import deep3d_lm3d /path/to/similarity_Lm3D_all.mat",
 ))
+# bfm_front (the BFM that renders deep3d coefficients) is registered beside its code
+from tfbench.annotate import bfm as _bfm  # noqa: E402,F401
 
 # ----------------------------------------------------------- AU backend network (user-supplied)
 

@@ -131,12 +131,18 @@ class OfflineTdmm:
 
     def coefficients(self, landmarks: np.ndarray, speaker: str, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
         """landmarks float [T,68,2] clip pixels -> (coeffs float32 [T,257], align float32 [T,5])."""
+        return self.coefficients_for_identity(landmarks, self.identity_coefficients(speaker), width, height)
+
+    def coefficients_for_identity(self, landmarks: np.ndarray, id_coeffs: np.ndarray, width: int,
+                                  height: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`coefficients` with the identity given as coefficients ``[k_id]`` (e.g. of a face
+        the model never saw: :meth:`unseen_identity`)."""
         normalised = normalise_shapes(landmarks)
         count = len(landmarks)
         coeffs = np.zeros((count, NUM_COEFFS), dtype=np.float64)
-        id_coeffs = self.identity_coefficients(speaker)
         coeffs[:, 0 : len(id_coeffs)] = id_coeffs
-        residual = normalised.shapes.reshape(count, SHAPE_DIM) - self.identity_shape(speaker)
+        identity_shape = self.global_mean + self.id_basis @ id_coeffs
+        residual = normalised.shapes.reshape(count, SHAPE_DIM) - identity_shape
         exp_coeffs = residual @ self.exp_basis
         coeffs[:, 80 : 80 + exp_coeffs.shape[1]] = exp_coeffs
         coeffs[:, 226] = normalised.roll
@@ -148,6 +154,12 @@ class OfflineTdmm:
         ])
         return coeffs.astype(np.float32), align.astype(np.float32)
 
+    def unseen_identity(self, landmarks: np.ndarray) -> np.ndarray:
+        """Identity coefficients [k_id] of a face outside the fit: its first frame's normalised
+        shape projected on the identity basis (its expression then counts as identity)."""
+        flat = normalise_shapes(np.asarray(landmarks)[:1]).shapes.reshape(SHAPE_DIM)
+        return self.id_basis.T @ (flat - self.global_mean)
+
     def landmarks(self, coeffs: np.ndarray, align: np.ndarray) -> np.ndarray:
         """Inverse of :meth:`coefficients`: float64 [T,68,2] clip pixels."""
         coeffs = np.asarray(coeffs, dtype=np.float64)
@@ -155,6 +167,20 @@ class OfflineTdmm:
         flat = self.global_mean + coeffs[:, :k_id] @ self.id_basis.T + coeffs[:, 80 : 80 + k_exp] @ self.exp_basis.T
         centre = np.asarray(align, dtype=np.float64)[:, 3:5]
         return denormalise_shapes(flat.reshape(-1, 68, 2), coeffs[:, 226], np.asarray(align, dtype=np.float64)[:, 2], centre)
+
+    def torch_landmarks(self, coeffs, align):
+        """:meth:`landmarks` in torch, differentiable in ``coeffs``: coeffs [B,257], align [B,5]
+        (tensors) -> [B,68,2] clip pixels, in ``coeffs``' dtype."""
+        import torch
+
+        k_id, k_exp = self.id_basis.shape[1], self.exp_basis.shape[1]
+        as_tensor = lambda array: torch.as_tensor(array, dtype=coeffs.dtype, device=coeffs.device)  # noqa: E731
+        flat = (as_tensor(self.global_mean) + coeffs[:, :k_id] @ as_tensor(self.id_basis).T
+                + coeffs[:, 80 : 80 + k_exp] @ as_tensor(self.exp_basis).T)
+        roll = coeffs[:, 226]
+        rotation = torch.stack([torch.stack([roll.cos(), -roll.sin()], -1), torch.stack([roll.sin(), roll.cos()], -1)], 1)
+        scaled = flat.reshape(-1, 68, 2) * align[:, 2, None, None]
+        return torch.einsum("tij,tkj->tki", rotation, scaled) + align[:, None, 3:5]
 
     def save(self, path: Path) -> None:
         speakers = sorted(self.speaker_means)

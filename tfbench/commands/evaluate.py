@@ -84,6 +84,7 @@ def register(app: typer.Typer) -> None:
         limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first K clips of the split."),
         metrics: Optional[str] = typer.Option(None, "--metrics", help="Comma-separated metric ids (default: all whose weights are present)."),
         param: List[str] = typer.Option([], "--param", help="Metric parameter METRIC.KEY=VALUE (repeatable)."),
+        set_: List[str] = typer.Option([], "--set", help="Generation option of --model, KEY=VALUE (e.g. modality=image; repeatable; recorded)."),
         name: Optional[str] = typer.Option(None, "--name", help="Method name recorded with --pred (default: the --pred folder's name)."),
         dataset_name: Optional[str] = typer.Option(None, "--dataset-name", help="Dataset name recorded with --gt (default: the --gt folder's name)."),
         resize_pred: bool = typer.Option(False, "--resize-pred", help="Resize predictions to the ground truth's size instead of failing the clip."),
@@ -101,13 +102,14 @@ def register(app: typer.Typer) -> None:
 
         from tfbench.evaluate.run import run_evaluation
         from tfbench.evaluate.selection import parse_params
+        from tfbench.train.config import parse_overrides
 
         console = Console(stderr=False)
         evaluation = run_evaluation(
             out, pred=pred, gt=gt, audio=audio, model=model, checkpoint=checkpoint, dataset=dataset, split=split,
             limit=limit, metrics=metrics, params=parse_params(param), name=name, dataset_name=dataset_name,
             resize_pred=resize_pred, max_length_diff=max_length_diff, fps=parse_fps(fps), device=device, progress=progress,
-            num_shards=num_shards, shard_index=shard_index, echo=lambda line: console.print(line, highlight=False),
+            num_shards=num_shards, shard_index=shard_index, options=parse_overrides(set_), echo=lambda line: console.print(line, highlight=False),
         )
         summary = evaluation.summary
         if summary.record is None:

@@ -47,7 +47,8 @@ def register(app: typer.Typer) -> None:
         options = parse_overrides(set_)
         model = load_model(name, checkpoint, device=device)
         request = request_from_files(audio, model.needs, video=video, image=image, text=text, emotion=emotion,
-                                     level=level, emotion_image=emotion_image, pose_from=pose_from, options=options)
+                                     level=level, emotion_image=emotion_image, pose_from=pose_from, options=options,
+                                     accepts=model.accepts)
         check_audio_covers(request)  # the output carries this audio, whatever the model reads
         frames = model.generate(request)
         samples = round(request.num_frames / FPS * SAMPLE_RATE)

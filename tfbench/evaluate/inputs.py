@@ -77,15 +77,17 @@ def restrict_to_split(jobs, gt_only: list[str], prepared, split: str):
     return jobs, [clip_id for clip_id in gt_only if clip_id in wanted]
 
 
-def model_jobs(model_name, checkpoint, dataset, split, limit, out, device):
-    """Jobs, run info and identity of the ``--model`` mode."""
+def model_jobs(model_name, checkpoint, dataset, split, limit, out, device, options=None):
+    """Jobs, run info and identity of the ``--model`` mode. ``options``: generation options
+    (``--set KEY=VALUE``), given to every request and recorded in the run's model name
+    (``name[key=value,...]``) and identity, so runs with other options never share scores."""
     from tfbench.data import open_prepared
     from tfbench.evaluate.protocol import SELF_RECONSTRUCTION, self_reconstruction_request
     from tfbench.models import MODELS
 
     prepared = open_prepared(str(dataset))
     if split not in prepared.splits:
-            raise InputError(f"dataset {prepared.name!r} has no split {split!r}; it has {', '.join(prepared.splits)}")
+        raise InputError(f"dataset {prepared.name!r} has no split {split!r}; it has {', '.join(prepared.splits)}")
     rows = prepared.split(split)
     count = len(rows) if limit is None else min(limit, len(rows))
     generator = MODELS.get(model_name).from_checkpoint(checkpoint, device=device)
@@ -93,7 +95,8 @@ def model_jobs(model_name, checkpoint, dataset, split, limit, out, device):
 
     def generate_for(index: int):
         def generate(clip):
-            request = self_reconstruction_request(rows[index], clip, generator.needs)
+            request = self_reconstruction_request(rows[index], clip, generator.needs, meta=prepared.meta,
+                                                  accepts=generator.accepts, options=options)
             generator.check_request(request)
             return generator.generate(request)
 
@@ -106,8 +109,9 @@ def model_jobs(model_name, checkpoint, dataset, split, limit, out, device):
         generated = _safe_clip_dir(out / "generated", clip_id)
         pred = generated.with_name(generated.name + ".mp4")
         jobs.append(ClipJob(clip_id, pred, prepared.clip_path(row), generate=generate_for(index)))
+    recorded_name = model_name + (f"[{','.join(f'{k}={v}' for k, v in sorted(options.items()))}]" if options else "")
     info = RunInfo(
-        model=model_name,
+        model=recorded_name,
         dataset=prepared.name,
         split=split,
         protocol=SELF_RECONSTRUCTION,
@@ -119,7 +123,7 @@ def model_jobs(model_name, checkpoint, dataset, split, limit, out, device):
     )
     identity = {
         "protocol": SELF_RECONSTRUCTION,
-        "model": model_name,
+        "model": recorded_name,
         "checkpoint_sha256": generator.checkpoint_sha256,
         "dataset_fingerprint": prepared.fingerprint,
         "split": split,

@@ -31,12 +31,15 @@ PRED_VS_GT = "pred-vs-gt/v1"
 
 
 def self_reconstruction_request(row: Mapping[str, Any], clip: ClipInputs, needs: frozenset[str],
-                                meta: Mapping[str, Any] | None = None) -> GenerationRequest:
+                                meta: Mapping[str, Any] | None = None, accepts: frozenset[str] = frozenset(),
+                                options: dict | None = None) -> GenerationRequest:
     """The :class:`GenerationRequest` of ``row`` under ``self-reconstruction/v1``.
 
     ``clip``: the row's ground-truth inputs (gt frames uint8 [T,H,W,3] RGB at 25 fps, gt
     audio). ``needs``: the model's declared inputs; others are left None. ``meta``: the
     dataset's ``meta.json`` (says which kind of 3DMM coefficients the rows hold). Built by
-    the shared :func:`tfbench.models.request.request_from_row`.
+    the shared :func:`tfbench.models.request.request_from_row`; ``accepts`` (the model's optional
+    inputs) and ``options`` (generation options) pass through.
     """
-    return request_from_row(row, needs, frames=lambda: clip.frames("gt"), audio=lambda: clip.audio, fps=clip.fps, meta=meta)
+    return request_from_row(row, needs, frames=lambda: clip.frames("gt"), audio=lambda: clip.audio, fps=clip.fps, meta=meta,
+                            accepts=accepts, options=options)

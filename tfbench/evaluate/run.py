@@ -48,6 +48,7 @@ def run_evaluation(
     progress: bool = True,
     num_shards: int = 1,
     shard_index: int = 0,
+    options: dict | None = None,
     echo: Callable[[str], None] = print,
 ) -> Evaluation:
     """Score ``pred`` against ``gt`` (folders of videos), or run ``model`` on ``dataset`` and score it.
@@ -59,7 +60,8 @@ def run_evaluation(
     failures.jsonl, result.json); a rerun with the same ``out`` resumes. With ``num_shards``
     > 1 only the clips of shard ``shard_index`` are scored into ``out`` and nothing is
     aggregated (``summary.record`` is None); a run without shard flags then scores whatever
-    is missing and aggregates, giving what one run gives (docs/datasets/scaling.md).
+    is missing and aggregates, giving what one run gives (docs/datasets/scaling.md). ``options``:
+    generation options of ``model`` (``--set``), recorded in the run's model name.
     """
     from tfbench.evaluate.inputs import match_folders, model_jobs, prepared_gt, restrict_to_split
     from tfbench.evaluate.protocol import PRED_VS_GT
@@ -97,7 +99,7 @@ def run_evaluation(
             model_notes=f"{len(gt_only)} ground-truth clip(s) without a prediction were not scored" if gt_only else "",
         )
     else:
-        jobs, info, identity = model_jobs(model, checkpoint, dataset, split, limit, out, device)
+        jobs, info, identity = model_jobs(model, checkpoint, dataset, split, limit, out, device, options)
     runner = Runner(
         metric_objects, out, info, fps=fps, max_length_diff=max_length_diff, resize_pred=resize_pred,
         progress=progress, identity=identity, num_shards=num_shards, shard_index=shard_index, notify=echo,

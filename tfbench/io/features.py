@@ -22,7 +22,6 @@ from tfbench.io.constants import SAMPLE_RATE
 MEL_SAMPLE_RATE = SAMPLE_RATE
 N_FFT = 800
 HOP_LENGTH = 200  # 16000 / 200 = 80 mel frames per second
-WIN_LENGTH = 800
 NUM_MELS = 80
 FMIN = 55.0
 FMAX = 7600.0
@@ -63,25 +62,27 @@ def mel_filterbank(sample_rate: int = MEL_SAMPLE_RATE, n_fft: int = N_FFT, n_mel
     return filters * (2.0 / (edges_hz[2:] - edges_hz[:-2]))[:, None]
 
 
-def _stft_magnitude(signal: np.ndarray) -> np.ndarray:
-    """|STFT|, float64 [frames, n_fft//2 + 1]: periodic Hann window, centred frames with
-    reflect padding (librosa 0.7 ``stft`` defaults, which Wav2Lip used)."""
-    pad = N_FFT // 2
+def _stft_magnitude(signal: np.ndarray, n_fft: int = N_FFT, hop: int = HOP_LENGTH) -> np.ndarray:
+    """|STFT|, float64 [frames, n_fft//2 + 1]: periodic Hann window of n_fft samples, centred
+    frames with reflect padding (librosa 0.7 ``stft`` defaults, which Wav2Lip used)."""
+    pad = n_fft // 2
     if signal.size <= pad:
         raise InputError(f"audio too short for the mel spectrogram: {signal.size} samples, need > {pad}")
     padded = np.pad(signal, pad, mode="reflect")
-    window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(WIN_LENGTH) / WIN_LENGTH)
-    count = 1 + (padded.size - N_FFT) // HOP_LENGTH
-    frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP_LENGTH][:count]
+    window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft)
+    count = 1 + (padded.size - n_fft) // hop
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop][:count]
     return np.abs(np.fft.rfft(frames * window, axis=1))
 
 
-def log_mel(audio: np.ndarray, sample_rate: int = 16000) -> np.ndarray:
+def log_mel(audio: np.ndarray, sample_rate: int = 16000, n_fft: int = N_FFT, hop: int = HOP_LENGTH) -> np.ndarray:
     """Wav2Lip's normalised log-mel spectrogram of mono audio (float [N] in [-1, 1]).
 
-    Returns float32 [1 + N // 200, 80] in [-4, 4] (time first; Wav2Lip stores [80, time]),
-    80 frames per second: pre-emphasis 0.97, |STFT| (n_fft 800, hop 200, win 800), Slaney mel
-    55-7600 Hz, 20*log10 (floor -100 dB) minus 20 dB, then ``8 * (S + 100) / 100 - 4`` clipped.
+    Returns float32 [1 + N // hop, 80] in [-4, 4] (time first; Wav2Lip stores [80, time]),
+    16000 / hop frames per second (default 80): pre-emphasis 0.97, |STFT| (default n_fft 800,
+    hop 200, window = n_fft), Slaney mel 55-7600 Hz, 20*log10 (floor -100 dB) minus 20 dB, then
+    ``8 * (S + 100) / 100 - 4`` clipped. Other ``n_fft``/``hop`` give the same pipeline at
+    another resolution (the emotion-space method uses 1280 / 160, i.e. 100 Hz as PC-AVS).
     """
     if sample_rate != MEL_SAMPLE_RATE:
         raise InputError(f"log_mel follows Wav2Lip and needs {MEL_SAMPLE_RATE} Hz audio, got {sample_rate} Hz; "
@@ -92,7 +93,7 @@ def log_mel(audio: np.ndarray, sample_rate: int = 16000) -> np.ndarray:
     if audio.ndim != 1:
         raise InputError(f"audio must be mono [N], got shape {audio.shape}")
     emphasised = lfilter([1.0, -PREEMPHASIS], [1.0], audio)
-    mel = _stft_magnitude(emphasised) @ mel_filterbank().T
+    mel = _stft_magnitude(emphasised, n_fft, hop) @ mel_filterbank(n_fft=n_fft).T
     floor = 10.0 ** (MIN_LEVEL_DB / 20.0)
     db = 20.0 * np.log10(np.maximum(floor, mel)) - REF_LEVEL_DB
     scaled = 2.0 * MAX_ABS_VALUE * (db - MIN_LEVEL_DB) / (-MIN_LEVEL_DB) - MAX_ABS_VALUE

@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 
 #: Modules of this package that register weights specs (imported by ``tfbench.weights.specs``).
-MODULES = ("bisenet", "clip", "e4e", "i3d", "inception", "lpips", "s3fd", "syncnet", "vgg19")
+MODULES = ("bisenet", "clip", "e4e", "hsemotion", "i3d", "inception", "lpips", "s3fd", "syncnet", "vgg19")
 
 
 def register_all() -> None:

@@ -103,6 +103,10 @@ class LPIPSNetwork(nn.Module):
 
     @torch.no_grad()
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return self.distance(a, b)
+
+    def distance(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """``forward`` with gradients (a training loss); the network's own weights stay as loaded."""
         distance = torch.zeros(a.shape[0], device=a.device)
         for feat_a, feat_b, linear in zip(self._layer_features(a), self._layer_features(b), self.linear):
             feat_a = feat_a / (feat_a.square().sum(dim=1, keepdim=True).sqrt() + NORM_EPS)
