@@ -48,6 +48,7 @@ def run_evaluation(
     progress: bool = True,
     num_shards: int = 1,
     shard_index: int = 0,
+    workers: int | None = None,
     echo: Callable[[str], None] = print,
 ) -> Evaluation:
     """Score ``pred`` against ``gt`` (folders of videos), or run ``model`` on ``dataset`` and score it.
@@ -60,11 +61,14 @@ def run_evaluation(
     > 1 only the clips of shard ``shard_index`` are scored into ``out`` and nothing is
     aggregated (``summary.record`` is None); a run without shard flags then scores whatever
     is missing and aggregates, giving what one run gives (docs/datasets/scaling.md).
+    ``workers``: processes scoring clips in parallel (same result as one); None = one per
+    usable core on CPU, one on a GPU (docs/evaluate.md, "Workers").
     """
     from tfbench.evaluate.inputs import match_folders, model_jobs, prepared_gt, restrict_to_split
     from tfbench.evaluate.protocol import PRED_VS_GT
     from tfbench.evaluate.runner import Runner
     from tfbench.evaluate.selection import choose_metrics, resolve_metrics
+    from tfbench.evaluate.workers import default_workers
 
     out = Path(out)
     pred, gt, audio = (Path(p) if p is not None else None for p in (pred, gt, audio))
@@ -101,6 +105,7 @@ def run_evaluation(
     runner = Runner(
         metric_objects, out, info, fps=fps, max_length_diff=max_length_diff, resize_pred=resize_pred,
         progress=progress, identity=identity, num_shards=num_shards, shard_index=shard_index, notify=echo,
+        workers=default_workers(device) if workers is None else workers,
     )
 
     def write_unmatched() -> None:  # once the run owns out, before scoring (never after a result is written)
