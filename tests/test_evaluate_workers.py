@@ -65,8 +65,14 @@ def single(folders, tmp_path_factory):
     return _outputs(out)
 
 
-def test_two_workers_give_the_single_process_outputs(folders, single, tmp_path):
+def test_two_workers_give_the_single_process_outputs(folders, single, tmp_path, monkeypatch):
+    from tfbench.evaluate import workers
+
+    calls = []
+    real = workers.score_in_workers
+    monkeypatch.setattr(workers, "score_in_workers", lambda *args: calls.append(args[2]) or real(*args))
     summary = _run(folders, tmp_path / "out", workers=2)
+    assert calls == [2]  # the clips really went through two worker processes
     assert summary.scores_computed == 5 * 4 and summary.scores_reused == 0
     outputs = _outputs(tmp_path / "out")
     assert outputs == single
