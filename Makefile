@@ -14,6 +14,7 @@ test: install
 
 # Speed and memory figures for docs/benchmarks.md (minutes; not part of the tests).
 benchmark: install
+	$(PYTHON) -m benchmarks.bench_vs_tools $(BENCH_ARGS)  # e.g. make benchmark BENCH_ARGS="--quick"
 	$(PYTHON) benchmarks/bench_prepare.py
 	$(PYTHON) -m benchmarks.bench_evaluate
 	$(PYTHON) -m benchmarks.bench_g4g_step --config tiny --steps 20

@@ -55,7 +55,8 @@ def read_per_clip(path: Path):
 def evaluate(pred: str | Path, gt: str | Path, metrics: Iterable[str] | None = None, out: str | Path | None = None, *,
              audio: str | Path | None = None, split: str = "test", params: dict[str, dict] | None = None,
              name: str | None = None, dataset_name: str | None = None, resize_pred: bool = False,
-             max_length_diff: int = 2, device: str = "cpu", progress: bool = False) -> EvaluationResult:
+             max_length_diff: int = 2, device: str = "cpu", progress: bool = False,
+             workers: int | None = None) -> EvaluationResult:
     """Score generated videos against ground truth; ``tfbench evaluate --pred --gt`` in one call.
 
     ``pred``, ``gt``: folders of videos matched by relative path (extension ignored); ``gt``
@@ -64,7 +65,8 @@ def evaluate(pred: str | Path, gt: str | Path, metrics: Iterable[str] | None = N
     weights are present (a warning lists the others). ``out``: folder for the per-clip cache,
     ``per_clip.csv`` and ``result.json`` (a second call with the same ``out`` reuses every
     cached score); None = a temporary folder, deleted before returning. ``params``:
-    ``{metric_id: {key: value}}`` protocol parameters. ``audio``: folder of driving audio
+    ``{metric_id: {key: value}}`` protocol parameters. ``workers``: processes scoring clips
+    in parallel (same result; default 1, see docs/evaluate.md "Workers"). ``audio``: folder of driving audio
     (default: each gt file's audio). Clip failures do not raise: they are in
     ``result.failures`` and the ``error`` column of ``result.per_clip``.
     """
@@ -76,7 +78,7 @@ def evaluate(pred: str | Path, gt: str | Path, metrics: Iterable[str] | None = N
             Path(out if out is not None else scratch), pred=pred, gt=gt, audio=audio, split=split,
             metrics=list(metrics) if metrics is not None else None, params=params, name=name,
             dataset_name=dataset_name, resize_pred=resize_pred, max_length_diff=max_length_diff, device=device,
-            progress=progress, echo=lambda line: warnings.warn(line, stacklevel=4))
+            progress=progress, workers=workers, echo=lambda line: warnings.warn(line, stacklevel=4))
         summary, gt_only = evaluation.summary, evaluation.gt_only
         record = summary.record
         per_clip = read_per_clip(summary.per_clip_csv)

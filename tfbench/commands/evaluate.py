@@ -96,6 +96,7 @@ def register(app: typer.Typer) -> None:
         progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
         num_shards: int = typer.Option(1, "--num-shards", min=1, help="Split the clips into N shards (job arrays, several GPUs)."),
         shard_index: int = typer.Option(0, "--shard-index", min=0, help="Score only this shard (0-based) into --out; aggregates nothing."),
+        workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Processes scoring clips in parallel, same result as one (default 1: measure first, docs/evaluate.md Workers)."),
     ) -> None:
         """Score generated videos against ground truth with reference-exact metrics (resumable)."""
         from rich.console import Console
@@ -109,7 +110,8 @@ def register(app: typer.Typer) -> None:
             out, pred=pred, gt=gt, audio=audio, model=model, checkpoint=checkpoint, dataset=dataset, split=split,
             limit=limit, metrics=metrics, params=parse_params(param), name=name, dataset_name=dataset_name,
             resize_pred=resize_pred, max_length_diff=max_length_diff, fps=parse_fps(fps), device=device, progress=progress,
-            num_shards=num_shards, shard_index=shard_index, options=parse_overrides(set_), echo=lambda line: console.print(line, highlight=False),
+            num_shards=num_shards, shard_index=shard_index, options=parse_overrides(set_), workers=workers,
+            echo=lambda line: console.print(line, highlight=False),
         )
         summary = evaluation.summary
         if summary.record is None:

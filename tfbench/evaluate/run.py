@@ -49,6 +49,7 @@ def run_evaluation(
     num_shards: int = 1,
     shard_index: int = 0,
     options: dict | None = None,
+    workers: int | None = None,
     echo: Callable[[str], None] = print,
 ) -> Evaluation:
     """Score ``pred`` against ``gt`` (folders of videos), or run ``model`` on ``dataset`` and score it.
@@ -62,6 +63,8 @@ def run_evaluation(
     aggregated (``summary.record`` is None); a run without shard flags then scores whatever
     is missing and aggregates, giving what one run gives (docs/datasets/scaling.md). ``options``:
     generation options of ``model`` (``--set``), recorded in the run's model name.
+    ``workers``: processes scoring clips in parallel (same result as one); None = 1, the
+    fastest on the 2-vCPU machines measured in docs/benchmarks.md (pass more where cores are real).
     """
     from tfbench.evaluate.inputs import match_folders, model_jobs, prepared_gt, restrict_to_split
     from tfbench.evaluate.protocol import PRED_VS_GT
@@ -103,6 +106,7 @@ def run_evaluation(
     runner = Runner(
         metric_objects, out, info, fps=fps, max_length_diff=max_length_diff, resize_pred=resize_pred,
         progress=progress, identity=identity, num_shards=num_shards, shard_index=shard_index, notify=echo,
+        workers=1 if workers is None else workers,
     )
 
     def write_unmatched() -> None:  # once the run owns out, before scoring (never after a result is written)

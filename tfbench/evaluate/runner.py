@@ -65,6 +65,7 @@ class Runner:
         num_shards: int = 1,
         shard_index: int = 0,
         notify: Callable[[str], None] | None = None,
+        workers: int = 1,
     ) -> None:
         if not metrics:
             raise TfbenchError("no metric to compute")
@@ -89,6 +90,9 @@ class Runner:
         self.policy_counts: dict[str, int] = {}
         self.identity = identity
         self._hashes: dict[Path, tuple[int, int, str]] = {}
+        if workers < 1:
+            raise InputError(f"--workers must be at least 1, got {workers}")
+        self.workers = workers  # > 1: clips scored in worker processes (tfbench.evaluate.workers)
 
     def _corrupt_entry(self, line: str) -> None:
         self.corrupt_entries += 1
@@ -320,12 +324,17 @@ class Runner:
                 on_start()
             mine = jobs if self.shard is None else [j for j in jobs if shard_of(j.clip_id, self.shard[1]) == self.shard[0]]
             with _progress(self.progress, len(mine)) as advance:
-                for job in mine:
-                    try:
-                        self._score(job)
-                    except Exception as error:  # noqa: BLE001 — last resort: never lose the run
-                        self._fail(job, None, "score", error)
-                    advance(job.clip_id)
+                from tfbench.evaluate.workers import can_pickle_metrics, score_in_workers
+
+                if self.workers > 1 and len(mine) > 1 and not any(job.generate for job in mine) and can_pickle_metrics(self.metrics):
+                    score_in_workers(self, mine, min(self.workers, len(mine)), advance)  # same result, in job order
+                else:  # one process (model mode too: the generator holds the model)
+                    for job in mine:
+                        try:
+                            self._score(job)
+                        except Exception as error:  # noqa: BLE001 — last resort: never lose the run
+                            self._fail(job, None, "score", error)
+                        advance(job.clip_id)
             record = None
             if self.shard is None:
                 record = self._finish(jobs, weights, time.perf_counter() - started)

@@ -37,20 +37,21 @@ def per_frame_ssim(pred: np.ndarray, gt: np.ndarray, window: str = "uniform") ->
 
     ``pred``, ``gt``: uint8 ``[T,H,W,3]`` with H, W ≥ the window (7 uniform, 11 gaussian).
     Vectorised over frames and channels (filters act on H and W only) with the same
-    float64 filtering steps as scikit-image.
+    float64 filtering steps as scikit-image, on channel-first ``[T,3,H,W]`` copies (each
+    1-D filter pass then runs over contiguous rows: the same sums, about twice as fast).
     """
     if window == "uniform":
         width = WINDOW
         cov_norm = WINDOW**2 / (WINDOW**2 - 1)  # sample covariance
 
         def local_mean(a: np.ndarray) -> np.ndarray:
-            return uniform_filter(a, size=(1, WINDOW, WINDOW, 1))
+            return uniform_filter(a, size=(1, 1, WINDOW, WINDOW))
     elif window == "gaussian":
         width = GAUSSIAN_WINDOW
         cov_norm = 1.0  # population covariance
 
         def local_mean(a: np.ndarray) -> np.ndarray:
-            return gaussian_filter(a, sigma=(0, GAUSSIAN_SIGMA, GAUSSIAN_SIGMA, 0), truncate=GAUSSIAN_TRUNCATE, mode="reflect")
+            return gaussian_filter(a, sigma=(0, 0, GAUSSIAN_SIGMA, GAUSSIAN_SIGMA), truncate=GAUSSIAN_TRUNCATE, mode="reflect")
     else:
         raise InputError(f"ssim: window must be one of {', '.join(WINDOWS)}, got {window!r}")
     if min(pred.shape[1:3]) < width:
@@ -59,8 +60,8 @@ def per_frame_ssim(pred: np.ndarray, gt: np.ndarray, window: str = "uniform") ->
     pad = (width - 1) // 2
     values = np.empty(pred.shape[0], dtype=np.float64)
     for start in range(0, pred.shape[0], CHUNK_FRAMES):
-        x = gt[start:start + CHUNK_FRAMES].astype(np.float64)
-        y = pred[start:start + CHUNK_FRAMES].astype(np.float64)
+        x = np.ascontiguousarray(gt[start:start + CHUNK_FRAMES].transpose(0, 3, 1, 2), dtype=np.float64)
+        y = np.ascontiguousarray(pred[start:start + CHUNK_FRAMES].transpose(0, 3, 1, 2), dtype=np.float64)
         mean_x = local_mean(x)
         mean_y = local_mean(y)
         var_x = cov_norm * (local_mean(x * x) - mean_x * mean_x)
@@ -69,8 +70,8 @@ def per_frame_ssim(pred: np.ndarray, gt: np.ndarray, window: str = "uniform") ->
         ssim_map = ((2 * mean_x * mean_y + c1) * (2 * cov_xy + c2)) / (
             (mean_x**2 + mean_y**2 + c1) * (var_x + var_y + c2)
         )
-        cropped = ssim_map[:, pad:-pad, pad:-pad, :]
-        values[start:start + CHUNK_FRAMES] = cropped.mean(axis=(1, 2), dtype=np.float64).mean(axis=1)
+        cropped = ssim_map[:, :, pad:-pad, pad:-pad]
+        values[start:start + CHUNK_FRAMES] = cropped.mean(axis=(2, 3), dtype=np.float64).mean(axis=1)
     return values
 
 
