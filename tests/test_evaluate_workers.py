@@ -51,7 +51,7 @@ def _outputs(out: Path) -> dict:
     entries = {}
     for path in sorted((out / "clips").rglob("*.json")):
         entry = json.loads(path.read_text())
-        entry.pop("seconds")  # wall time of score_clip
+        entry.pop("seconds", None)  # wall time of score_clip (report previews have none)
         entries[str(path.relative_to(out))] = entry
     return {"result": result, "per_clip": (out / "per_clip.csv").read_text(),
             "failures": (out / "failures.jsonl").read_text(), "entries": entries}
