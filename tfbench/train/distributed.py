@@ -72,8 +72,20 @@ def setup(device: str = "cpu") -> Context:
 
     context = Context(int(os.environ["RANK"]), world_size, int(os.environ.get("LOCAL_RANK", "0")))
     if not dist.is_initialized():
+        import atexit
+
         dist.init_process_group(backend="nccl" if str(device).startswith("cuda") else "gloo")
+        # leave the group before the interpreter exits: a gloo group torn down by the exit itself
+        # can abort a rank ("terminate called without an active exception"), seen under load
+        atexit.register(_leave)
     return context
+
+
+def _leave() -> None:
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def average_gradients(parameters, context: Context) -> None:
