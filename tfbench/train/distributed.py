@@ -82,9 +82,12 @@ def setup(device: str = "cpu") -> Context:
 
 
 def _leave() -> None:
+    import gc
+
     import torch.distributed as dist
 
     if dist.is_initialized():
+        gc.collect()  # finished collectives' work objects (holding tensors) go before the group's threads stop
         dist.destroy_process_group()
 
 
