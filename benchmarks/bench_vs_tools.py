@@ -77,9 +77,20 @@ def _pypi_cpbd():
 
 
 def _fer_class():
-    """``fer.FER`` (25.10) with its default TFLite path. fer imports TensorFlow only for
+    """``fer.FER`` (25.10) with its default TFLite path. fer finds its data files through
+    ``pkg_resources.resource_filename``; where setuptools no longer has it, a stand-in gives
+    the same path (``importlib.resources``). fer imports TensorFlow only for
     ``tf.lite.Interpreter`` there; without TensorFlow that name is LiteRT's interpreter (the
     same runtime, the same quantised model file)."""
+    try:
+        import pkg_resources  # noqa: F401  (gone from setuptools >= 81)
+    except ImportError:
+        import importlib.resources
+        import types
+
+        stand_in = types.ModuleType("pkg_resources")
+        stand_in.resource_filename = lambda package, name: str(importlib.resources.files(package) / name)
+        sys.modules["pkg_resources"] = stand_in
     try:
         import tensorflow  # noqa: F401
     except ImportError:
