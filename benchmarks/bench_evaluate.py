@@ -1,6 +1,6 @@
 """Benchmark of ``tfbench evaluate``: one decode pass versus "separate tools + PNG folders".
 
-Run: ``python -m benchmarks.bench_evaluate [--clips 4] [--sizes 256,512] [--memory-clips 2,4,8]``
+Run: ``python -m benchmarks.bench_evaluate [--clips 4] [--sizes 256,512] [--memory-clips 2,4,8] [--memory-workers 1,2]``
 
 - **tfbench**: the runner scores every clip with the whole metric set (default: every
   registered metric whose weights are present, i.e. the offline set) in one pass — each
@@ -11,10 +11,12 @@ Run: ``python -m benchmarks.bench_evaluate [--clips 4] [--sizes 256,512] [--memo
   on those arrays with nothing shared between metrics. The metric code is the same, so the
   difference is decoding, disk round trips and repeated face detection — and the
   per-clip values of both ways must agree (checked).
-- **peak memory** against the number of clips: each run in a fresh subprocess, reported as
-  its ``VmHWM`` (peak resident set of the process's own address space; ``ru_maxrss`` is
-  not used because Linux carries it over from the forking parent across ``execve``);
-  bounded memory means it does not grow with the clip count.
+- **peak memory** against the number of clips (and of ``--workers``): each run is
+  ``run_evaluation`` in a fresh subprocess, reported as its ``VmHWM`` (peak resident set of
+  the process's own address space; ``ru_maxrss`` is not used because Linux carries it over
+  from the forking parent across ``execve``), the largest ``VmHWM`` of any worker, and the
+  largest sum of ``VmRSS`` over the process and its workers (sampled every 0.2 s);
+  bounded memory means none of them grows with the clip count.
 
 Input: the bundled sample's videos (``tfbench/sample_raw``, generated into a temp
 folder with ``tfbench.samplegen`` when absent), 256x256, and the same upscaled to 512x512
@@ -166,12 +168,80 @@ def peak_rss_mib() -> float:
     raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
 
 
-def memory_child(count: int, size: int, metric_ids: list[str], work: Path) -> None:
-    """Subprocess body: score ``count`` clips, print peak RSS (MiB) as JSON."""
+def _status_mib(pid: int | str, field: str) -> float:
+    """``field`` (``VmHWM``/``VmRSS``) of process ``pid`` from /proc, MiB (0 when it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every live descendant of ``pid`` (from /proc/PID/task/*/children)."""
+    found, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                children = [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            found += children
+            queue += children
+    return found
+
+
+class TreeMemory:
+    """Samples this process and its workers every 0.2 s: the largest sum of VmRSS over the
+    tree, and the largest VmHWM of any one worker (MiB)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.tree_peak = self.worker_peak = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.2):
+            children = _descendants(os.getpid())
+            total = _status_mib("self", "VmRSS") + sum(_status_mib(pid, "VmRSS") for pid in children)
+            self.tree_peak = max(self.tree_peak, total)
+            self.worker_peak = max([self.worker_peak] + [_status_mib(pid, "VmHWM") for pid in children])
+
+    def __enter__(self) -> "TreeMemory":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def memory_child(count: int, size: int, metric_ids: list[str], work: Path, workers: int) -> None:
+    """Subprocess body: score ``count`` clips with ``workers`` processes, print the peaks (MiB) as JSON."""
+    from tfbench.evaluate.run import run_evaluation
+
     jobs = build_pairs(sample_videos(work), count, size, work / f"pairs{size}")
-    elapsed, _ = run_tfbench(jobs, metric_ids, work / f"mem_out_{count}")
-    peak_mib = peak_rss_mib()
-    print(json.dumps({"clips": count, "peak_rss_mib": round(peak_mib, 1), "seconds": round(elapsed, 2)}))
+    chosen = work / f"mem_pairs_{count}"  # links to exactly the first `count` pairs
+    shutil.rmtree(chosen, ignore_errors=True)
+    for job in jobs:
+        for side, path in (("pred", job.pred), ("gt", job.gt)):
+            (chosen / side).mkdir(parents=True, exist_ok=True)
+            (chosen / side / path.name).symlink_to(path.resolve())
+    out = work / f"mem_out_{count}_{workers}"
+    shutil.rmtree(out, ignore_errors=True)
+    with TreeMemory() as tree:
+        started = time.perf_counter()
+        run_evaluation(out, pred=chosen / "pred", gt=chosen / "gt", metrics=metric_ids,
+                       workers=workers, progress=False, echo=lambda line: None)
+        elapsed = time.perf_counter() - started
+    print(json.dumps({"clips": count, "workers": workers, "peak_rss_mib": round(peak_rss_mib(), 1),
+                      "tree_peak_mib": round(tree.tree_peak, 1), "worker_peak_mib": round(tree.worker_peak, 1),
+                      "seconds": round(elapsed, 2)}))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -182,6 +252,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--metrics", default=None, help="comma-separated ids (default: every metric whose weights are present)")
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temp folder)")
     parser.add_argument("--parts", default="speed,memory", help="which measurements: speed, memory or both")
+    parser.add_argument("--memory-workers", default="1", help="comma-separated worker counts for the memory runs")
     parser.add_argument("--memory-child", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     metric_ids = args.metrics.split(",") if args.metrics else available_metrics()[0]
@@ -189,7 +260,7 @@ def main(argv: list[str] | None = None) -> None:
     work.mkdir(parents=True, exist_ok=True)
     sizes = [int(size) for size in args.sizes.split(",")]
     if args.memory_child is not None:
-        memory_child(args.memory_child, sizes[0], metric_ids, work)
+        memory_child(args.memory_child, sizes[0], metric_ids, work, int(args.memory_workers))
         return
 
     videos = sample_videos(work)
@@ -199,7 +270,8 @@ def main(argv: list[str] | None = None) -> None:
     if "speed" in parts:
         speed(videos, sizes, args.clips, metric_ids, work)
     if "memory" in parts:
-        memory(sizes[0], [int(c) for c in args.memory_clips.split(",")], metric_ids, work)
+        memory(sizes[0], [int(c) for c in args.memory_clips.split(",")], [int(w) for w in args.memory_workers.split(",")],
+               metric_ids, work)
     if args.work is None:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -228,16 +300,19 @@ def speed(videos: list[Path], sizes: list[int], clips: int, metric_ids: list[str
     print("| (decode, hashing, cache, aggregate) | " + " | ".join(cells) + " |")
 
 
-def memory(size: int, counts: list[int], metric_ids: list[str], work: Path) -> None:
-    """Print peak RSS of a fresh process scoring each number of clips."""
-    print("\n| clips | peak RSS (MiB) | seconds |")
-    print("|---|---|---|")
-    for count in counts:
-        command = [sys.executable, "-m", "benchmarks.bench_evaluate", "--memory-child", str(count), "--sizes", str(size),
-                   "--metrics", ",".join(metric_ids), "--work", str(work)]
-        completed = subprocess.run(command, capture_output=True, text=True, cwd=REPO, check=True)
-        result = json.loads(completed.stdout.strip().splitlines()[-1])
-        print(f"| {result['clips']} | {result['peak_rss_mib']} | {result['seconds']} |", flush=True)
+def memory(size: int, counts: list[int], worker_counts: list[int], metric_ids: list[str], work: Path) -> None:
+    """Print the peak memory of a fresh process scoring each number of clips with each number of workers."""
+    print("\n| clips | workers | parent peak RSS (MiB) | largest worker peak (MiB) | whole tree peak (MiB) | seconds | load |")
+    print("|---|---|---|---|---|---|---|")
+    for workers in worker_counts:
+        for count in counts:
+            load = os.getloadavg()[0]
+            command = [sys.executable, "-m", "benchmarks.bench_evaluate", "--memory-child", str(count), "--sizes", str(size),
+                       "--metrics", ",".join(metric_ids), "--work", str(work), "--memory-workers", str(workers)]
+            completed = subprocess.run(command, capture_output=True, text=True, cwd=REPO, check=True)
+            result = json.loads(completed.stdout.strip().splitlines()[-1])
+            print(f"| {result['clips']} | {workers} | {result['peak_rss_mib']} | {result['worker_peak_mib'] or '–'} | "
+                  f"{result['tree_peak_mib']} | {result['seconds']} | {load:.1f} |", flush=True)
 
 
 def _torch_threads() -> int | str:
