@@ -108,3 +108,17 @@ def test_workers_must_be_positive(folders, tmp_path):
 
     with pytest.raises(InputError, match="--workers must be at least 1"):
         _run(folders, tmp_path / "out", workers=0)
+
+
+def test_one_process_run_on_several_cores_names_the_workers_option(folders, tmp_path, monkeypatch):
+    from tfbench.evaluate import runner, workers
+
+    monkeypatch.setattr(runner, "HINT_WORKERS_FROM", 3)
+    monkeypatch.setattr(workers, "usable_cores", lambda: 4)
+    lines: list[str] = []
+    run_evaluation(tmp_path / "one", pred=folders / "pred", gt=folders / "gt", metrics="psnr", progress=False, echo=lines.append)
+    assert any("--workers 4 uses all 4 cores" in line for line in lines), lines
+    lines.clear()
+    monkeypatch.setattr(workers, "usable_cores", lambda: 1)
+    run_evaluation(tmp_path / "single", pred=folders / "pred", gt=folders / "gt", metrics="psnr", progress=False, echo=lines.append)
+    assert not any("--workers" in line for line in lines), lines

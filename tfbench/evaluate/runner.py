@@ -47,6 +47,9 @@ from tfbench.fsutil import (
 from tfbench.recipes.clip_cache import shard_of
 from tfbench.results import ResultRecord
 
+#: From this many clips on, a one-process run on a multi-core machine says that --workers exists.
+HINT_WORKERS_FROM = 8
+
 
 class Runner:
     """Scores clip jobs with metrics into ``out``; see the module docstring."""
@@ -324,7 +327,12 @@ class Runner:
                 on_start()
             mine = jobs if self.shard is None else [j for j in jobs if shard_of(j.clip_id, self.shard[1]) == self.shard[0]]
             with _progress(self.progress, len(mine)) as advance:
-                from tfbench.evaluate.workers import can_pickle_metrics, score_in_workers
+                from tfbench.evaluate.workers import can_pickle_metrics, score_in_workers, usable_cores
+
+                cores = usable_cores()
+                if self.workers == 1 and cores > 1 and len(mine) >= HINT_WORKERS_FROM and not any(job.generate for job in mine):
+                    self.notify(f"scoring {len(mine)} clips in one process; --workers {cores} uses all {cores} cores "
+                                "with the same result (docs/evaluate.md, Workers)")
 
                 if self.workers > 1 and len(mine) > 1 and not any(job.generate for job in mine) and can_pickle_metrics(self.metrics):
                     score_in_workers(self, mine, min(self.workers, len(mine)), advance)  # same result, in job order
