@@ -14,7 +14,7 @@ Run: ``python -m benchmarks.bench_evaluate [--clips 4] [--sizes 256,512] [--memo
 - **peak memory** against the number of clips (and of ``--workers``): each run is
   ``run_evaluation`` in a fresh subprocess, reported as its ``VmHWM`` (peak resident set of
   the process's own address space; ``ru_maxrss`` is not used because Linux carries it over
-  from the forking parent across ``execve``), the largest ``VmHWM`` of any worker, and the
+  from the forking parent across ``execve``), the largest ``VmHWM`` of any child (a worker, ffmpeg), and the
   largest sum of ``VmRSS`` over the process and its workers (sampled every 0.2 s);
   bounded memory means none of them grows with the clip count.
 
@@ -196,7 +196,7 @@ def _descendants(pid: int) -> list[int]:
 
 class TreeMemory:
     """Samples this process and its workers every 0.2 s: the largest sum of VmRSS over the
-    tree, and the largest VmHWM of any one worker (MiB)."""
+    tree, and the largest VmHWM of any one child process (MiB)."""
 
     def __init__(self) -> None:
         import threading
@@ -302,7 +302,7 @@ def speed(videos: list[Path], sizes: list[int], clips: int, metric_ids: list[str
 
 def memory(size: int, counts: list[int], worker_counts: list[int], metric_ids: list[str], work: Path) -> None:
     """Print the peak memory of a fresh process scoring each number of clips with each number of workers."""
-    print("\n| clips | workers | parent peak RSS (MiB) | largest worker peak (MiB) | whole tree peak (MiB) | seconds | load |")
+    print("\n| clips | workers | parent peak RSS (MiB) | largest child peak (MiB) | whole tree peak (MiB) | seconds | load |")
     print("|---|---|---|---|---|---|---|")
     for workers in worker_counts:
         for count in counts:
