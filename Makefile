@@ -16,5 +16,6 @@ test: install
 benchmark: install
 	$(PYTHON) -m benchmarks.bench_vs_tools $(BENCH_ARGS)  # e.g. make benchmark BENCH_ARGS="--quick"
 	$(PYTHON) benchmarks/bench_prepare.py
+	$(PYTHON) benchmarks/bench_prepare.py --fixture 1080p  # issue 17: per clip within 1.5x of decoding
 	$(PYTHON) -m benchmarks.bench_evaluate
 	$(PYTHON) -m benchmarks.bench_g4g_step --config tiny --steps 20

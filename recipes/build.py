@@ -160,11 +160,19 @@ def _process_many(sources: list[Source], out: Path, params: ClipParams, raw_dir:
                   progress: Callable[[dict], None] | None) -> list[dict]:
     markers = []
     if num_proc <= 1 or len(sources) <= 1:
-        for source in sources:
-            marker = process_source(source, out, params, raw_dir)
-            markers.append(marker)
-            if progress:
-                progress(marker)
+        from concurrent.futures import ThreadPoolExecutor
+
+        # the next video's media check (an ffmpeg process) runs while this one is processed
+        with ThreadPoolExecutor(1, thread_name_prefix="tfbench-check") as ahead:
+            checked = None
+            for k, source in enumerate(sources):
+                if checked is not None:
+                    checked.result()  # done (memoised) before this source reads its video
+                checked = ahead.submit(_check_ahead, sources[k + 1].video) if k + 1 < len(sources) else None
+                marker = process_source(source, out, params, raw_dir)
+                markers.append(marker)
+                if progress:
+                    progress(marker)
         return markers
     import multiprocessing
 
@@ -176,6 +184,17 @@ def _process_many(sources: list[Source], out: Path, params: ClipParams, raw_dir:
             if progress:
                 progress(marker)
     return markers
+
+
+def _check_ahead(video: Path) -> None:
+    """The media check of a video read later (:func:`tfbench.io.video.check_video`). Its result
+    is memoised for that read; errors are left to the read, which raises them itself."""
+    from tfbench.io.video import check_video
+
+    try:
+        check_video(video)
+    except Exception:  # noqa: BLE001 - the read repeats or replays the check and reports it
+        pass
 
 
 def _process_star(job: tuple) -> dict:

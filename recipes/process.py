@@ -4,10 +4,15 @@ A recipe lists :class:`Source` items (one raw video each, with its labels and sp
 each source, :func:`process_source` makes one or more clips (several when the recipe cuts
 long videos into segments), decoding the video once:
 
-1. **decode + detect** — the video is streamed at 25 fps in 32-frame chunks; dlib HOG faces
+1. **decode + detect** — the video is streamed at 25 fps in chunks of ≤ 24 MiB (4 frames
+   at 1080p), decoded by a
+   background thread up to 4 chunks ahead of the processing loop (decoding overlaps the
+   work below on a second core; the audio is read and each clip's wav, log-mel and phonemes
+   are computed while the first frames decode); dlib HOG faces
    are detected every ``detect_every`` frames on a copy scaled so its longer side is at most
    640 px. Frames inside a clip are kept at a working scale chosen from the first face found
-   (the crop keeps at least 1.25 × ``size`` pixels), so memory is bounded by one clip.
+   (the crop keeps at least 1.25 × ``size`` pixels; resized by a helper thread), so memory
+   is bounded by one clip.
 2. **track + crop** — once a clip's last frame has been seen, detections are linearly
    interpolated to every frame; the crop is one fixed square per clip: centre = median box
    centre raised by 0.1 × face size, side = ``crop_scale`` × median face size (areas outside
@@ -16,7 +21,7 @@ long videos into segments), decoding the video once:
    EAMM/StyleTalk-style methods does.
 3. **landmarks** on the in-memory crops (before encoding, so they do not depend on the
    encoder) and, when chosen, the learned backends that need the frames (``--tdmm deep3d``,
-   ``--au network``), audio checks, log-mel, phonemes; then the 16 kHz PCM wav, the clip mp4 (25 fps
+   ``--au network``); then the 16 kHz PCM wav, the clip mp4 (25 fps
    H.264 + AAC 16 kHz) and the per-clip cache ``cache/clips/<clip_id>.npz`` are written, each
    atomically, the npz last; ``cache/sources/<source_id>.json`` marks the source finished.
 
@@ -33,6 +38,8 @@ import json
 import os
 import time
 import traceback
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,17 +62,54 @@ def _save_npz_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
     atomic_write(path, write)
 
 
-def _write_wav_atomic(path: Path, audio: np.ndarray) -> None:
+def _write_wav_atomic(path: Path, wav: bytes) -> None:
+    atomic_write(path, lambda tmp: tmp.write_bytes(wav))
+
+
+@dataclass
+class _ClipSound:
+    """A clip's audio as it will be stored: ``wav`` 16-bit PCM WAV bytes, ``samples`` float32 [N]
+    decoded back from them, and the audio features computed from those samples (``log_mel``,
+    ``phonemes``), or the ``error`` computing them raised (raised where the clip needs them)."""
+
+    wav: bytes
+    samples: np.ndarray
+    log_mel: np.ndarray | None = None
+    phonemes: np.ndarray | None = None
+    error: Exception | None = None
+
+
+def _clip_sound(audio: np.ndarray, num_frames: int, timings: dict) -> _ClipSound:
+    """Encode the clip's audio (float32 [N]) as the 16-bit wav it is stored as and compute its
+    log-mel and per-frame phonemes from exactly the stored samples (needs no video frame)."""
+    import io
+
     import soundfile
 
-    atomic_write(path, lambda tmp: soundfile.write(str(tmp), audio, SAMPLE_RATE, subtype="PCM_16", format="WAV"))
+    from tfbench.annotate.phonemes import frame_phonemes, phone_segments
+    from tfbench.io.features import log_mel
+
+    buffer = io.BytesIO()
+    soundfile.write(buffer, audio, SAMPLE_RATE, subtype="PCM_16", format="WAV")
+    sound = _ClipSound(wav=buffer.getvalue(), samples=soundfile.read(io.BytesIO(buffer.getvalue()), dtype="float32")[0])
+    try:
+        tick = time.perf_counter()
+        sound.log_mel = log_mel(sound.samples, SAMPLE_RATE)
+        timings["audio_features"] = timings.get("audio_features", 0.0) + time.perf_counter() - tick
+        tick = time.perf_counter()
+        sound.phonemes = np.array(frame_phonemes(phone_segments(sound.samples, SAMPLE_RATE), num_frames, FPS))
+        timings["phonemes"] = timings.get("phonemes", 0.0) + time.perf_counter() - tick
+    except Exception as error:  # noqa: BLE001 - the clip fails with it where it needs the features
+        sound.error = error
+    return sound
 
 
 
 @dataclass
 class _ClipPlan:
     """A clip's frame range [first, end); ``track`` in source pixels; ``crop`` (x0, y0, side) in
-    pixels of the frames kept at ``scale``; ``frames``: the cropped uint8 [size,size,3] frames."""
+    pixels of the frames kept at ``scale``; ``frames``: the cropped uint8 [size,size,3] frames;
+    ``sound``: the clip's audio and audio features (a :class:`Future` of them until needed)."""
 
     clip_id: str
     first: int
@@ -74,6 +118,7 @@ class _ClipPlan:
     crop: tuple[int, int, int] | None = None
     scale: float = 1.0
     frames: list = field(default_factory=list)
+    sound: _ClipSound | Future | None = None
 
 
 def _plan_clips(source: Source, count: int, params: ClipParams) -> list[_ClipPlan]:
@@ -95,11 +140,9 @@ def _plan_clips(source: Source, count: int, params: ClipParams) -> list[_ClipPla
     return [_ClipPlan(f"{source.source_id}_{k:03d}", first, end) for k, (first, end) in enumerate(pieces)]
 
 
-def _clip_arrays(plan: _ClipPlan, audio: np.ndarray, params: ClipParams, timings: dict) -> dict[str, np.ndarray]:
-    """Landmarks, audio features and phonemes of one cropped clip (in memory)."""
-    from tfbench.annotate.phonemes import frame_phonemes, phone_segments
+def _clip_arrays(plan: _ClipPlan, params: ClipParams, timings: dict) -> dict[str, np.ndarray]:
+    """Landmarks of one cropped clip (in memory), with its audio features (``plan.sound``)."""
     from tfbench.face.landmarks import detect_landmarks
-    from tfbench.io.features import log_mel
 
     frames = np.stack(plan.frames)
     x0, y0, side = plan.crop
@@ -123,18 +166,14 @@ def _clip_arrays(plan: _ClipPlan, audio: np.ndarray, params: ClipParams, timings
         tick = time.perf_counter()
         learned["au_network"] = au_intensities(frames, landmarks)
         timings["au"] = timings.get("au", 0.0) + time.perf_counter() - tick
-    tick = time.perf_counter()
-    mel = log_mel(audio, SAMPLE_RATE)
-    timings["audio_features"] = timings.get("audio_features", 0.0) + time.perf_counter() - tick
-    tick = time.perf_counter()
-    phonemes = frame_phonemes(phone_segments(audio, SAMPLE_RATE), len(frames), FPS)
-    timings["phonemes"] = timings.get("phonemes", 0.0) + time.perf_counter() - tick
+    if plan.sound.error is not None:
+        raise plan.sound.error
     return {
         "frames": frames,
         "landmarks": landmarks.astype(np.float32),
         "boxes": boxes,
-        "log_mel": mel,
-        "phonemes": np.array(phonemes),
+        "log_mel": plan.sound.log_mel,
+        "phonemes": plan.sound.phonemes,
         "crop_box": (np.array([x0, y0, x0 + side, y0 + side], dtype=np.float64) / plan.scale).astype(np.float32),
         **learned,
     }
@@ -157,17 +196,15 @@ def check_av_length(audio_samples: int, video_frames: int, params: ClipParams) -
                           f"(tolerance {params.av_tolerance_s} s)")
 
 
-def _finish_clip(out: Path, source: Source, plan: _ClipPlan, audio: np.ndarray, params: ClipParams, source_info: dict, timings: dict) -> None:
-    """Write the clip mp4, wav and cache npz (atomically, npz last)."""
-    import soundfile
-
+def _finish_clip(out: Path, source: Source, plan: _ClipPlan, params: ClipParams, source_info: dict, timings: dict) -> None:
+    """Write the clip wav, mp4 and cache npz (atomically, npz last)."""
     from tfbench.io.video import write_video
 
     wav_path = Path(out) / "audio" / f"{plan.clip_id}.wav"
     wav_path.parent.mkdir(parents=True, exist_ok=True)
-    _write_wav_atomic(wav_path, audio)
-    audio = soundfile.read(str(wav_path), dtype="float32")[0]  # features from exactly the stored samples
-    arrays = _clip_arrays(plan, audio, params, timings)
+    _write_wav_atomic(wav_path, plan.sound.wav)
+    audio = plan.sound.samples  # the stored samples: the features were computed from them
+    arrays = _clip_arrays(plan, params, timings)
     frames = arrays.pop("frames")
     tick = time.perf_counter()
     clip_path = Path(out) / "clips" / f"{plan.clip_id}.mp4"
@@ -198,6 +235,25 @@ def _finish_clip(out: Path, source: Source, plan: _ClipPlan, audio: np.ndarray, 
     timings["write"] = timings.get("write", 0.0) + time.perf_counter() - tick
 
 
+#: Bytes of decoded frames per chunk, and chunks decoded ahead of the processing loop (at
+#: most 4 + 2 chunks in memory). Under glibc's largest mmap threshold (32 MiB), chunk
+#: buffers are reused instead of freshly mapped: 1080p decodes ~2× faster in 4-frame
+#: chunks than in 32-frame ones (docs/benchmarks.md).
+_CHUNK_BYTES, _CHUNKS_AHEAD = 24 << 20, 4
+#: Frames waiting for the rescaling thread (full-size frames in memory besides the chunks).
+_RESCALE_QUEUE = 8
+
+
+def chunk_frames(width: int, height: int) -> int:
+    """Frames per decoded chunk for ``width`` × ``height`` RGB frames (≤ 24 MiB, at least 1)."""
+    return max(1, _CHUNK_BYTES // (3 * width * height))
+
+
+def _ready(value):
+    """The result of ``value`` when it is a :class:`Future` (made by a helper thread), else ``value``."""
+    return value.result() if isinstance(value, Future) else value
+
+
 def _relative(path: Path | None, raw_dir: Path) -> str:
     """``path`` relative to the raw folder (so hashes do not depend on where the data lives)."""
     return "" if path is None else os.path.relpath(path, raw_dir)
@@ -206,11 +262,14 @@ def _relative(path: Path | None, raw_dir: Path) -> str:
 def process_source(source: Source, out: Path, params: ClipParams, raw_dir: Path) -> dict:
     """Make every clip of ``source``; return and store its marker (clip ids, failures, timings).
 
-    The video is decoded once, streamed in 32-frame chunks: faces are detected every
+    The video is decoded once, streamed in chunks (:func:`chunk_frames`) that a background thread decodes
+    ahead (:func:`~tfbench.io.video.iter_video_chunks` with ``ahead``); meanwhile the audio
+    is read and each clip's audio features computed. Faces are detected every
     ``detect_every`` frames, and frames inside a clip are kept at :func:`working_scale`
     until the clip's last frame has been seen; then its track and fixed crop are computed,
     its frames cropped and the clip written, and its frames dropped. Memory is bounded by
-    one clip at working resolution (~1 MB per frame for 1080p MEAD).
+    one clip at working resolution (~1 MB per frame for 1080p MEAD) plus 6 chunks of decoded frames
+    (≤ 150 MB).
 
     Expected problems of the data (unreadable or damaged media, no face, ...) become failures
     of the clip or source and are cached; a storage error (disk full, read-only, permissions,
@@ -230,14 +289,19 @@ def process_source(source: Source, out: Path, params: ClipParams, raw_dir: Path)
     def fail(plan: _ClipPlan, error: Exception) -> None:
         failures.append({"clip_id": plan.clip_id, "reason": str(error)})
 
+    chunks = rescaler = sounder = None
     try:
         if not Path(source.video).exists():
             raise ClipFailure(f"missing video file {source.video}")
         tick = time.perf_counter()
         try:
-            count = expected_frames(probe_video(source.video).duration_s)
+            info = probe_video(source.video)
         except MediaError as error:
             raise ClipFailure(f"unreadable: {error}") from error
+        count = expected_frames(info.duration_s)
+        # decoding starts now, in a background thread, while the audio is read and its features computed
+        chunks = iter_video_chunks(source.video, fps=FPS, chunk_frames=chunk_frames(info.width, info.height),
+                                   ahead=_CHUNKS_AHEAD)
         if source.audio is not None and not Path(source.audio).exists():
             raise ClipFailure(f"no audio: missing audio file {source.audio}")
         try:
@@ -259,12 +323,25 @@ def process_source(source: Source, out: Path, params: ClipParams, raw_dir: Path)
                 fail(plan, ClipFailure(f"too short: {(plan.end - plan.first) / FPS:.2f} s < {params.min_seconds} s"))
             else:
                 pending.append(plan)
+        sounder = ThreadPoolExecutor(1, thread_name_prefix="tfbench-sound")  # pocketsphinx: one thread
+        for plan in pending:  # each clip's wav, log-mel and phonemes, made while the frames decode
+            plan.sound = sounder.submit(_clip_sound, _clip_audio(full_audio, plan), plan.end - plan.first, timings)
         found: dict[int, np.ndarray] = {}
-        kept: dict[int, np.ndarray] = {}  # frame index -> frame at `scale` (frames of pending clips only)
+        kept: dict[int, np.ndarray | Future] = {}  # frame index -> frame at `scale` (frames of pending clips only)
         scale: float | None = None  # set by the first face found
+        rescaler = ThreadPoolExecutor(1, thread_name_prefix="tfbench-rescale")  # cv2 releases the GIL
+        rescaling: deque[Future] = deque()
+
+        def rescaled(frame: np.ndarray) -> Future:
+            """``frame`` at ``scale``, made by the rescaling thread (at most 8 frames queued)."""
+            while len(rescaling) >= _RESCALE_QUEUE:
+                rescaling.popleft().result()
+            rescaling.append(rescaler.submit(_rescale, frame, scale))
+            return rescaling[-1]
+
         index = 0
         started = time.perf_counter()
-        for chunk in iter_video_chunks(source.video, fps=FPS, chunk_frames=32) if pending else ():
+        for chunk in chunks if pending else ():
             timings["decode"] += time.perf_counter() - started
             for frame in chunk:
                 if index % params.detect_every == 0 or index == count - 1:
@@ -274,16 +351,16 @@ def process_source(source: Source, out: Path, params: ClipParams, raw_dir: Path)
                     if scale is None and len(found[index]):
                         box = largest_box(found[index])
                         scale = working_scale(max(box[2] - box[0], box[3] - box[1]), params)
-                        kept = {i: _rescale(f, scale) for i, f in kept.items()}
+                        kept = {i: rescaled(f) for i, f in kept.items()}
                     elif scale is None and index >= 2 * FPS:  # no face yet: bound memory anyway
                         scale = _detect_scale(*frame.shape[:2])[0]
-                        kept = {i: _rescale(f, scale) for i, f in kept.items()}
+                        kept = {i: rescaled(f) for i, f in kept.items()}
                 if any(p.first <= index < p.end for p in pending):
-                    kept[index] = frame if scale is None else _rescale(frame, scale)
+                    kept[index] = frame if scale is None else rescaled(frame)
                 index += 1
                 for plan in [p for p in pending if p.end <= index]:
                     pending.remove(plan)
-                    frames = [kept.pop(i) for i in range(plan.first, plan.end)]
+                    frames = [_ready(kept.pop(i)) for i in range(plan.first, plan.end)]
                     try:
                         plan.track = face_track(found, plan.first, plan.end, params)
                         plan.scale = scale or 1.0
@@ -292,11 +369,13 @@ def process_source(source: Source, out: Path, params: ClipParams, raw_dir: Path)
                         plan.frames = [crop_frame(f, *plan.crop, params.size) for f in frames]
                         timings["crop"] = timings.get("crop", 0.0) + time.perf_counter() - tick
                         del frames
-                        _finish_clip(out, source, plan, _clip_audio(full_audio, plan), params, source_info, timings)
+                        plan.sound = _ready(plan.sound)
+                        _finish_clip(out, source, plan, params, source_info, timings)
                         clips.append(plan.clip_id)
                     except (ClipFailure, FaceError, InputError) as error:
                         fail(plan, error)
                     plan.frames = []
+                    plan.sound = None
             started = time.perf_counter()
         if pending:
             raise RuntimeError(f"decoded {index} frames at 25 fps but expected {count}")
@@ -311,6 +390,12 @@ def process_source(source: Source, out: Path, params: ClipParams, raw_dir: Path)
             "reason": f"unexpected error: {type(error).__name__}: {error}",
             "traceback": traceback.format_exc(limit=5),
         })
+    finally:
+        if chunks is not None:
+            chunks.close()  # stops the decoding thread when the source ended early
+        for executor in (rescaler, sounder):
+            if executor is not None:
+                executor.shutdown(cancel_futures=True)
     marker = {
         "source_id": source.source_id,
         "params": params.digest(),

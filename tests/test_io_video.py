@@ -98,6 +98,24 @@ def test_chunks_concatenate_to_read_video(coded30):
     np.testing.assert_array_equal(np.concatenate(chunks), read_video(coded30, fps=25).frames)
 
 
+def test_decoding_ahead_gives_the_same_chunks_and_errors_and_stops(coded30, tmp_path):
+    import threading
+
+    ahead = iter_video_chunks(coded30, fps=25, chunk_frames=8, ahead=2)
+    chunks = list(ahead)
+    assert [len(c) for c in chunks] == [8, 8, 8, 8, 5]
+    np.testing.assert_array_equal(np.concatenate(chunks), read_video(coded30, fps=25).frames)
+    assert list(ahead) == []  # exhausted, like a generator
+    early = iter_video_chunks(coded30, fps=25, chunk_frames=4, ahead=1)
+    np.testing.assert_array_equal(next(early), chunks[0][:4])
+    early.close()  # the consumer stops early: the decoding thread ends
+    assert not any(t.name == "tfbench-decode" for t in threading.enumerate())
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    with pytest.raises(MediaError, match="broken.mp4"):
+        next(iter_video_chunks(broken, ahead=2))  # raised in the thread, re-raised where the chunk was expected
+
+
 def test_probe_video(coded30, speech_like):
     info = probe_video(coded30)
     assert (info.num_frames, info.width, info.height, info.has_audio) == (45, 32, 32, False)

@@ -197,3 +197,22 @@ def test_fan_backend_runs_and_is_recorded_non_canonical(tmp_path):
     assert meta["backends"]["landmarks"]["name"] == "fan"
     assert meta["backends"]["landmarks"]["weights"]["canonical"] is False
     assert meta["parameters"]["clip"]["landmarks"] == "fan"
+
+
+def test_clip_sound_is_the_wav_as_written_and_its_features(tmp_path):
+    """The wav bytes made in memory (so the audio features can be computed while the frames
+    decode) are the bytes soundfile writes to a file, and the features come from its samples."""
+    import soundfile
+
+    from _fixtures_raw import speech
+    from tfbench.io.features import log_mel
+    from tfbench.recipes.process import _clip_sound
+
+    audio = speech("Hello there, nice day.", seconds=1.2)
+    sound = _clip_sound(audio, 30, {})
+    soundfile.write(str(tmp_path / "a.wav"), audio, 16000, subtype="PCM_16", format="WAV")
+    assert sound.error is None and sound.wav == (tmp_path / "a.wav").read_bytes()
+    stored = soundfile.read(str(tmp_path / "a.wav"), dtype="float32")[0]
+    np.testing.assert_array_equal(sound.samples, stored)
+    np.testing.assert_array_equal(sound.log_mel, log_mel(stored))
+    assert len(sound.phonemes) == 30 and not np.array_equal(sound.samples, audio)  # 16-bit: not the float input

@@ -14,7 +14,9 @@ last source frame, so every output instant lies inside the source.
 
 from __future__ import annotations
 
+import queue
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -62,7 +64,7 @@ class _Source:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.streams = check_media(self.path, "v", decode=True)  # counts damaged frames; once per file
+        self.streams = check_media(self.path, "v", decode=True)  # counts damaged frames; once per file (check_video)
         import decord
 
         try:
@@ -134,6 +136,13 @@ def probe_video(path: str | Path) -> VideoInfo:
                      height=int(height), duration_s=source.duration_s, has_audio=source.streams.has_audio)
 
 
+def check_video(path: str | Path) -> None:
+    """Run the ffmpeg check every read of ``path`` starts with (:func:`check_media`, decoded;
+    memoised per file version), raising :class:`MediaError` as a read would. Calling it ahead
+    (e.g. in a thread, for the next file while this one is processed) lets the read skip it."""
+    check_media(path, "v", decode=True)
+
+
 def read_video(path: str | Path, fps: float | None = 25.0) -> Video:
     """Decode a whole video, resampled by timestamp to ``fps`` (None keeps every frame).
 
@@ -151,13 +160,81 @@ def read_video(path: str | Path, fps: float | None = 25.0) -> Video:
                  fps=float(fps) if fps is not None else source.native_fps)
 
 
-def iter_video_chunks(path: str | Path, fps: float | None = 25.0, chunk_frames: int = 64) -> Iterator[np.ndarray]:
+def iter_video_chunks(path: str | Path, fps: float | None = 25.0, chunk_frames: int = 64,
+                      ahead: int = 0) -> Iterator[np.ndarray]:
     """Yield the frames :func:`read_video` would return, as uint8 [t,H,W,3] RGB chunks of at
-    most ``chunk_frames`` frames, so memory is bounded by the chunk size, not the video."""
+    most ``chunk_frames`` frames, so memory is bounded by the chunk size, not the video.
+
+    ``ahead`` > 0: a background thread opens the file and decodes at once, up to ``ahead``
+    chunks ahead of the consumer (decord releases the GIL while it decodes), so decoding
+    overlaps the consumer's work; memory is then bounded by ``ahead`` + 2 chunks. The
+    chunks and errors are the same as without it. Close the iterator (``close()``, or a
+    ``with contextlib.closing(...)``) when not reading it to the end, to stop the thread.
+    """
     if chunk_frames < 1:
         raise InputError(f"chunk_frames must be >= 1, got {chunk_frames}")
+    chunks = _chunks(path, fps, chunk_frames)
+    return _DecodeAhead(chunks, ahead) if ahead > 0 else chunks
+
+
+def _chunks(path: str | Path, fps: float | None, chunk_frames: int) -> Iterator[np.ndarray]:
     source = _Source(path)
     yield from source.chunks(source.indices(fps), chunk_frames)
+
+
+class _DecodeAhead:
+    """Iterator over ``chunks`` consumed by a daemon thread into a queue of at most ``depth`` items."""
+
+    _END = object()
+
+    def __init__(self, chunks: Iterator[np.ndarray], depth: int):
+        self._items: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._done = False
+        self._thread = threading.Thread(target=self._produce, args=(chunks,), name="tfbench-decode", daemon=True)
+        self._thread.start()
+
+    def _put(self, item) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._items.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _produce(self, chunks: Iterator[np.ndarray]) -> None:
+        try:
+            for chunk in chunks:
+                if not self._put(chunk):
+                    return
+            self._put(self._END)
+        except BaseException as error:  # handed to the consumer, raised where the chunk was expected
+            self._put(error)
+        finally:
+            chunks.close()
+
+    def __iter__(self) -> "_DecodeAhead":
+        return self
+
+    def __next__(self) -> np.ndarray:
+        if self._done:
+            raise StopIteration
+        item = self._items.get()
+        if item is self._END or isinstance(item, BaseException):
+            self.close()
+            if item is self._END:
+                raise StopIteration
+            raise item
+        return item
+
+    def close(self) -> None:
+        """Stop the thread and drop the decoded chunks (idempotent)."""
+        self._done = True
+        self._stop.set()
+        self._thread.join()
+        while not self._items.empty():
+            self._items.get_nowait()
 
 
 def _check_frames(frames: np.ndarray, lossless: bool) -> np.ndarray:
@@ -237,4 +314,4 @@ def _write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> None:
     soundfile.write(str(path), audio, sample_rate, subtype="FLOAT")
 
 
-__all__ = ["VideoInfo", "Video", "probe_video", "read_video", "iter_video_chunks", "write_video"]
+__all__ = ["VideoInfo", "Video", "check_video", "probe_video", "read_video", "iter_video_chunks", "write_video"]
