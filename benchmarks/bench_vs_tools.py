@@ -179,7 +179,7 @@ def run_tools(pairs: list[tuple[Path, Path]], scratch: Path, full: bool, lse_fol
                     predictor68(grey, rects[0])
 
         def csim():  # face_recognition: face_locations (HOG, upsample 1), 5 points, encodings
-            for path in pred_pngs[:frames] + gt_pngs[:frames]:
+            for path in pred_pngs[:frames] + gt_pngs[:1]:  # every generated frame against gt frame 0 (tfbench's protocol)
                 image = rgb(path)
                 rects = detector(image, 1)
                 if rects:
@@ -262,7 +262,8 @@ def run_floor(pairs: list[tuple[Path, Path]], full: bool) -> dict:
         timed("ssim (array code)", lambda: per_frame_ssim(pred, gt))
         timed("psnr+mse", lambda: ((pred.astype(np.float64) - gt) ** 2).mean(axis=(1, 2, 3)))
         timed("cpbd (array code)", lambda: per_frame_cpbd(pred))
-        for frame in np.concatenate([pred, gt]):
+        for index, frame in enumerate(np.concatenate([pred, gt])):
+            identity = index <= n  # CSIM embeds the generated frames and the reference (gt frame 0) only
             grey = timed("grey conversions", lambda: cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY))
             rects = timed("dlib HOG grey, upsample 1 (ATVGnet LMD)", lambda: detector(grey, 1))
             timed("dlib HOG grey, upsample 0 (EAT LMD)", lambda: detector(grey, 0))
@@ -271,9 +272,10 @@ def run_floor(pairs: list[tuple[Path, Path]], full: bool) -> dict:
                 timed("68 points", lambda: predictor68(grey, rects[0]))
             if rgb_rects:
                 box = rgb_rects[0]
-                shapes = dlib.full_object_detections()
-                shapes.append(timed("5 points", lambda: predictor5(frame, box)))
-                faces.append((np.ascontiguousarray(frame), shapes))
+                if identity:
+                    shapes = dlib.full_object_detections()
+                    shapes.append(timed("5 points", lambda: predictor5(frame, box)))
+                    faces.append((np.ascontiguousarray(frame), shapes))
                 crop = emotion.fer_crop(frame, np.array([box.left(), box.top(), box.right(), box.bottom()]))
                 if crop is not None:
                     fer_crops.append(crop)
