@@ -34,7 +34,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+
+from tfbench.testing import StyleGANVCall, he_init, random_fid_state, random_syncnet_state
 
 FULL = ["fid", "lpips@alex", "lse", "fvd"]
 #: The basename of pytorch_fid's ``FID_WEIGHTS_URL``: torch.hub's cache file it loads.
@@ -48,45 +49,11 @@ WINDOW = 16  # FVD frames per window (tfbench's windows="all": every non-overlap
 # ---------------------------------------------------------------------- the same random weights
 
 
-def _he_init(state: dict) -> dict:
-    """He-normal convolutions and random batch-norm statistics: activations keep their scale
-    through deep random networks, so features depend on the input (default init fades)."""
-    for name, tensor in state.items():
-        if tensor.ndim >= 4:
-            torch.nn.init.kaiming_normal_(tensor, nonlinearity="relu")
-        elif name.endswith("running_mean"):
-            tensor.normal_(0, 0.1)
-        elif name.endswith("running_var"):
-            tensor.uniform_(0.5, 1.5)
-    return state
-
-
-def random_fid_state() -> dict:
-    from tfbench.nets.inception import build_fid_inception
-
-    torch.manual_seed(0)
-    return _he_init(build_fid_inception().state_dict())
-
-
 def random_alexnet() -> torch.nn.Module:
     import torchvision
 
     torch.manual_seed(1)
     return torchvision.models.alexnet(weights=None)
-
-
-def random_syncnet_state() -> dict:
-    from tfbench.nets.syncnet import SyncNet
-
-    torch.manual_seed(2)
-    net = SyncNet()
-    for module in net.modules():
-        if isinstance(module, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)):
-            module.running_mean.uniform_(-1.0, 1.0)
-            module.running_var.uniform_(0.5, 2.0)
-            module.weight.data.uniform_(0.5, 1.5)
-            module.bias.data.uniform_(-0.2, 0.2)
-    return net.state_dict()
 
 
 def random_i3d() -> torch.nn.Module:
@@ -95,27 +62,8 @@ def random_i3d() -> torch.nn.Module:
 
     torch.manual_seed(3)
     net = InceptionI3d(400, in_channels=3)
-    net.load_state_dict(_he_init(net.state_dict()))
+    net.load_state_dict(he_init(net.state_dict()))
     return net.eval()
-
-
-class StyleGANVCall(torch.nn.Module):
-    """StyleGAN-V's I3D TorchScript call convention around ``core`` (float [B,3,16,224,224] in
-    [-1, 1] -> [B,400] logits): uint8 [B,3,T,H,W]; ``rescale`` to [-1, 1]; ``resize`` frames to
-    224x224 (trilinear, time kept); ``return_features`` = logits, else their softmax."""
-
-    def __init__(self, core: torch.nn.Module) -> None:
-        super().__init__()
-        self.core = core
-
-    def forward(self, x: torch.Tensor, rescale: bool = False, resize: bool = False, return_features: bool = False) -> torch.Tensor:
-        x = x.float()
-        if rescale:
-            x = x / 127.5 - 1.0
-        if resize:
-            x = F.interpolate(x, size=(x.shape[2], 224, 224), mode="trilinear", align_corners=False)
-        logits = self.core(x)
-        return logits if return_features else logits.softmax(dim=1)
 
 
 def install_weights(root: Path) -> dict[str, str]:
@@ -131,13 +79,13 @@ def install_weights(root: Path) -> dict[str, str]:
         checkpoints = Path(env["TORCH_HOME"]) / "hub" / "checkpoints"
         tools.mkdir(parents=True, exist_ok=True)
         checkpoints.mkdir(parents=True, exist_ok=True)
-        fid = random_fid_state()
+        fid = random_fid_state(seed=0)
         install_random_weights("fid_inception", fid)
         torch.save(fid, checkpoints / PYTORCH_FID_FILE)
         alexnet = random_alexnet()
         install_random_weights("alexnet", alexnet)
         torch.save(alexnet.state_dict(), tools / ALEXNET_FILE)
-        syncnet = random_syncnet_state()
+        syncnet = random_syncnet_state(seed=2)
         install_random_weights("syncnet_v2", syncnet)
         torch.save(syncnet, tools / SYNCNET_FILE)
         i3d = random_i3d()

@@ -11,26 +11,7 @@ from tfbench.evaluate.clip import ClipInputs
 from tfbench.evaluate.metrics import METRICS
 from tfbench.evaluate.metrics.base import ClipScore
 from tfbench.evaluate.metrics.fid import FeatureStats, frechet_distance
-from tfbench.nets.inception import build_fid_inception
-from tfbench.testing import install_random_weights
-
-
-def random_fid_state() -> dict:
-    """A random state dict of the FID Inception, batch-norm statistics randomised too.
-
-    He-initialised convolutions keep the activations' scale through the 90+ layers, so the
-    features depend on the input (PyTorch's default init lets them fade to a constant).
-    """
-    torch.manual_seed(0)
-    state = build_fid_inception().state_dict()
-    for name, tensor in state.items():
-        if tensor.ndim == 4:
-            torch.nn.init.kaiming_normal_(tensor, nonlinearity="relu")
-        elif name.endswith("running_mean"):
-            tensor.normal_(0, 0.1)
-        elif name.endswith("running_var"):
-            tensor.uniform_(0.5, 1.5)
-    return state
+from tfbench.testing import install_random_weights, random_fid_state
 
 
 def test_features_match_pytorch_fid(monkeypatch):

@@ -11,7 +11,7 @@ from tfbench.evaluate.clip import ClipInputs
 from tfbench.evaluate.metrics import METRICS
 from tfbench.evaluate.metrics.base import ClipScore
 from tfbench.evaluate.metrics.fvd import frame_windows
-from tfbench.testing import install_random_file
+from tfbench.testing import StyleGANVCall, install_random_file
 
 
 class TinyI3D(torch.nn.Module):
@@ -154,24 +154,6 @@ class StandInCore(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = torch.relu(self.conv(x))  # [B, 16, 7, 28, 28]
         return self.head(x.mean(dim=(3, 4)).flatten(1))
-
-
-class StyleGANVCall(torch.nn.Module):
-    """The I3D TorchScript's call convention around ``core``: uint8 [B,3,T,H,W], rescale to
-    [-1, 1], resize frames to 224x224 (trilinear, time kept), 400-d features."""
-
-    def __init__(self, core: torch.nn.Module) -> None:
-        super().__init__()
-        self.core = core
-
-    def forward(self, x: torch.Tensor, rescale: bool = False, resize: bool = False, return_features: bool = False) -> torch.Tensor:
-        x = x.float()
-        if rescale:
-            x = x / 127.5 - 1.0
-        if resize:
-            x = F.interpolate(x, size=(x.shape[2], 224, 224), mode="trilinear", align_corners=False)
-        logits = self.core(x)
-        return logits if return_features else logits.softmax(dim=1)
 
 
 def test_fvd_equals_cd_fvd_on_the_same_network(tmp_path):

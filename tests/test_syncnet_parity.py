@@ -22,23 +22,10 @@ import torch
 from tfbench.errors import CheckpointError, InputError, MissingWeightsError
 from tfbench.nets import syncnet as syncnet_model
 from tfbench.evaluate.syncnet import scoring
-from tfbench.testing import install_random_weights
+from tfbench.testing import install_random_weights, random_syncnet_state
 
 FPS = 25
 SAMPLE_RATE = 16000
-
-
-def random_syncnet_state(seed: int = 0) -> dict:
-    """A SyncNet state dict with random weights *and* random BatchNorm statistics."""
-    torch.manual_seed(seed)
-    net = syncnet_model.SyncNet()
-    for module in net.modules():
-        if isinstance(module, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)):
-            module.running_mean.uniform_(-1.0, 1.0)
-            module.running_var.uniform_(0.5, 2.0)
-            module.weight.data.uniform_(0.5, 1.5)
-            module.bias.data.uniform_(-0.2, 0.2)
-    return net.state_dict()
 
 
 def synthetic_face_frames(num_frames: int, size: int, seed: int = 0) -> np.ndarray:
