@@ -1,6 +1,8 @@
 """Weights manager: download to .part, verify, atomic rename; import; offline errors."""
 
 import hashlib
+import subprocess
+import sys
 import http.server
 import threading
 from functools import partial
@@ -274,3 +276,17 @@ def test_download_unpacks_the_member_of_a_zip(tmp_path, spec_for):
     with pytest.raises(Exception, match="does not give model2.onnx"):
         weights.download("unit_test_net")
     assert not list(weights.weights_dir().glob("model2*"))
+
+
+def test_catalog_lookup_imports_no_torch():
+    """Files of no network (dlib, fer) resolve without importing the networks' modules, so
+    a run of torch-free metrics, and each of its workers, does not pay torch's import."""
+    code = (
+        "import sys\n"
+        "from tfbench.weights import get_spec\n"
+        "get_spec('dlib_landmarks68'); get_spec('fer_emotion')\n"
+        "assert 'torch' not in sys.modules, 'catalog lookup imported torch'\n"
+        "get_spec('syncnet_v2')\n"
+        "assert 'torch' in sys.modules  # a network's spec sits beside its code\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -81,24 +81,38 @@ def register(spec: WeightsSpec) -> WeightsSpec:
     return spec
 
 
-def specs() -> list[WeightsSpec]:
-    from tfbench import weights_catalog  # noqa: F401  (fills the registry)
+def _register_catalog() -> None:
+    from tfbench import weights_catalog  # noqa: F401  (files of no network: imports no torch)
+
+
+def _register_beside_code() -> None:
+    """Specs that sit beside their code (importing it imports torch, ≈ 2–4 s)."""
+    from tfbench.annotate import bfm  # noqa: F401  (bfm_front, beside the renderer)
     from tfbench.nets import register_all
 
-    register_all()  # specs that sit beside their network in tfbench/nets/
+    register_all()  # every network module in tfbench/nets/
 
+
+def specs() -> list[WeightsSpec]:
+    _register_catalog()
+    _register_beside_code()
     return [_SPECS[name] for name in sorted(_SPECS)]
 
 
 def get_spec(name: str) -> WeightsSpec:
-    known = {spec.name: spec for spec in specs()}
-    if name not in known:
+    """The spec called ``name``. The catalog is searched first, so asking for a file of no
+    network (dlib, fer) imports no torch: a run of torch-free metrics, and each of its
+    workers, starts seconds sooner."""
+    _register_catalog()
+    if name not in _SPECS:
+        _register_beside_code()
+    if name not in _SPECS:
         import difflib
 
-        close = difflib.get_close_matches(name, known, n=3, cutoff=0.4)
+        close = difflib.get_close_matches(name, _SPECS, n=3, cutoff=0.4)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise UnknownNameError(f"Unknown weights {name!r}.{hint} See `tfbench weights list`.")
-    return known[name]
+    return _SPECS[name]
 
 
 # ---------------------------------------------------------------- hash bookkeeping

@@ -1,7 +1,9 @@
 """Weights files that belong to no network in :mod:`tfbench.nets` (face backends, annotators).
 
 Networks shared by metrics and methods keep their spec beside them in ``tfbench/nets/``
-(registered by :func:`tfbench.nets.register_all`). Who uses a file is computed from
+(registered by :func:`tfbench.nets.register_all`), and ``bfm_front`` beside the renderer in
+``tfbench/annotate/bfm.py``; this module imports no torch, so a lookup of its names does not
+(:func:`tfbench.weights.get_spec`). Who uses a file is computed from
 what metrics and models declare (:func:`tfbench.registry.weights_users`); a spec's own
 ``used_by`` lists only users that are not registered plug-ins (backends of ``prepare``).
 
@@ -164,8 +166,7 @@ register(WeightsSpec(
     install_hint="copy BFM/similarity_Lm3D_all.mat from Deep3DFaceRecon_pytorch, then: "
                  "tfbench weights import deep3d_lm3d /path/to/similarity_Lm3D_all.mat",
 ))
-# bfm_front (the BFM that renders deep3d coefficients) is registered beside its code
-from tfbench.annotate import bfm as _bfm  # noqa: E402,F401
+# bfm_front (the BFM that renders deep3d coefficients) is registered beside its code, tfbench/annotate/bfm.py
 
 # ----------------------------------------------------------- AU backend network (user-supplied)
 
