@@ -3,10 +3,15 @@
 Run: ``python -m benchmarks.bench_vs_tools [--clips 12] [--sizes 256,512] [--rounds 1] [--quick] [--set offline|full]``
 (``make benchmark``). ``--quick``: 4 clips at 256² only, one round (about two minutes idle).
 
-Per size, rounds interleave (tools, tfbench 1 worker, tfbench N workers, floor), each in a
-fresh subprocess so its peak RSS (its ``VmHWM`` plus the largest child's ``ru_maxrss``:
-ffmpeg, workers) is its own, with ``os.getloadavg()`` recorded before each run. The machine
-may be shared: the load column says how much to trust a row.
+Per size, rounds interleave (tools, tfbench 1 worker, tfbench 1 core, tfbench N workers,
+floor), each in a fresh subprocess so its peak RSS (its ``VmHWM`` plus the largest child's
+``ru_maxrss``: ffmpeg, workers) is its own, with ``os.getloadavg()`` recorded before each
+run and the CPU seconds of the subprocess and everything it waited for (workers, ffmpeg)
+after it; CPU / wall is the number of cores the run kept busy. "1 core" runs (tfbench's
+and the floor) are pinned to one CPU by their affinity mask, as a one-CPU Slurm allocation
+is; "1 worker" is one tfbench process on the whole machine, whose decoder threads
+(decord, ffmpeg) still use the other cores. The machine may be shared: the load column
+says how much to trust a row.
 
 - **tools** (the offline set; what a paper's evaluation script does): ``ffmpeg`` writes
   every video to a PNG folder once, then each tool reads the PNGs: scikit-image
@@ -313,16 +318,24 @@ def child(args: argparse.Namespace) -> None:
     print(json.dumps(result))
 
 
-def measure(kind: str, data: Path, workers: int, metrics: list[str], weights_env: dict[str, str], full: bool) -> dict:
+def measure(kind: str, data: Path, workers: int, metrics: list[str], weights_env: dict[str, str], full: bool,
+            one_core: bool = False) -> dict:
+    """Run one side in a fresh subprocess; ``one_core``: pinned to a single CPU (its affinity
+    mask, as a one-CPU Slurm allocation gives), so "one core" means one core, not one worker."""
     load = os.getloadavg()[0]
     command = [sys.executable, "-m", "benchmarks.bench_vs_tools", "--child", kind, "--data", str(data),
                "--workers", str(workers), "--metrics", ",".join(metrics), "--set", "full" if full else "offline"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", **weights_env}
-    completed = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=env)
+    first_cpu = min(os.sched_getaffinity(0))
+    pin = (lambda: os.sched_setaffinity(0, {first_cpu})) if one_core else None
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    completed = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=env, preexec_fn=pin)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if completed.returncode != 0:
         raise SystemExit(f"{kind} failed:\n{completed.stderr[-3000:]}")
     result = json.loads(completed.stdout.strip().splitlines()[-1])
-    result.update(load=load)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)  # the child and everything it waited for
+    result.update(load=load, cpu=cpu)
     return result
 
 
@@ -365,7 +378,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="offline: psnr, ssim, mse, cpbd, lmd@dlib, csim@dlib, efd@fer; full: + fid, lpips@alex, lse, fvd "
                              "(random weights of the exact architectures on both sides)")
     parser.add_argument("--metrics", default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--runs", default="tools,tfbench,floor", help="which sides to run (e.g. floor alone to re-measure it)")
+    parser.add_argument("--runs", default="tools,tfbench,one-core,floor",
+                        help="which sides to run (tools, tfbench = 1 and N workers, one-core = tfbench pinned to one CPU, floor)")
     parser.add_argument("--child", choices=("tools", "tfbench", "floor", "lse-check"), help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -386,8 +400,8 @@ def main(argv: list[str] | None = None) -> None:
     weights_env = install_weights(work / "weights") if full else {}
     print(f"{time.strftime('%Y-%m-%d %H:%M')}; {cores} usable cores; metrics {', '.join(metrics)}; "
           f"load average at start {os.getloadavg()[0]:.1f}\n")
-    print("| size | clips | frames | run | wall s | frames/s | peak RSS MiB | load | tools / run |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| size | clips | frames | run | wall s | CPU s | cores used | frames/s | peak RSS MiB | load | tools / run |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     details = {}
     for size in [int(s) for s in args.sizes.split(",")]:
         data = work / f"pairs{size}"
@@ -395,11 +409,14 @@ def main(argv: list[str] | None = None) -> None:
         frames = sum(len(read_video(job.pred).frames) for job in jobs)
         runs: dict[str, list[dict]] = {}
         for _ in range(args.rounds):
-            for name, kind, count in (("tools users run", "tools", 1), ("tfbench, 1 worker", "tfbench", 1),
-                                      (f"tfbench, {workers} workers", "tfbench", workers), ("floor (1 core)", "floor", 1)):
-                if kind not in args.runs.split(","):
+            for name, side, kind, count, one_core in (
+                    ("tools users run", "tools", "tools", 1, False), ("tfbench, 1 worker", "tfbench", "tfbench", 1, False),
+                    ("tfbench, 1 core", "one-core", "tfbench", 1, True),
+                    (f"tfbench, {workers} workers", "tfbench", "tfbench", workers, False),
+                    ("floor (1 core)", "floor", "floor", 1, True)):
+                if side not in args.runs.split(","):
                     continue
-                result = measure(kind, data, count, metrics, weights_env, full)
+                result = measure(kind, data, count, metrics, weights_env, full, one_core)
                 runs.setdefault(name, []).append(result)
                 print(f"<!-- {size}² {name}: {result['wall']:.1f} s, load {result['load']:.1f} -->", flush=True)
         best = {name: min(results, key=lambda r: r["wall"]) for name, results in runs.items()}
@@ -409,11 +426,17 @@ def main(argv: list[str] | None = None) -> None:
             return f"{tools_wall / wall:.2f}×" if tools_wall else "–"
 
         for name, result in best.items():
-            print(f"| {size}² | {len(jobs)} | {frames} | {name} | {result['wall']:.1f} | {frames / result['wall']:.1f} | "
+            print(f"| {size}² | {len(jobs)} | {frames} | {name} | {result['wall']:.1f} | {result['cpu']:.1f} | "
+                  f"{result['cpu'] / result['wall']:.2f} | {frames / result['wall']:.1f} | "
                   f"{result['peak_rss_mib']:.0f} | {result['load']:.1f} | {ratio(result['wall'])} |", flush=True)
         if "floor (1 core)" in best:
             floor = best["floor (1 core)"]["wall"]
-            print(f"| {size}² | | | floor / {cores} cores | {floor / cores:.1f} | | | | {ratio(floor / cores)} |")
+            print(f"| {size}² | | | floor / {cores} cores | {floor / cores:.1f} | | | | | | {ratio(floor / cores)} |")
+        parallel = best.get(f"tfbench, {workers} workers")
+        for name in ("tfbench, 1 core", "tfbench, 1 worker"):
+            if parallel and name in best and workers > 1:
+                print(f"\n{workers} workers on {cores} cores against {name}: "
+                      f"{best[name]['wall'] / parallel['wall']:.2f}× (issue 17's target: ≥ 1.8× with 2 cores)")
         if full and "tools" in args.runs.split(","):
             best["lse-check"] = measure("lse-check", data, 1, metrics, weights_env, full)
         details[size] = best
