@@ -47,6 +47,10 @@ class ClipParams:
 
     recipe: str
     recipe_version: str
+    #: Version of the processing every recipe shares (process.py, crop.py): raised whenever
+    #: it changes what a clip's files hold, so caches of older code are redone, never mixed.
+    #: 2: working scales of 1/2 or less snap to 1/k (crop.working_scale).
+    processing_version: int = 2
     size: int = 256
     crop_scale: float = 1.8
     detect_every: int = 5

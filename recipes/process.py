@@ -11,7 +11,8 @@ long videos into segments), decoding the video once:
    are computed while the first frames decode); dlib HOG faces
    are detected every ``detect_every`` frames on a copy scaled so its longer side is at most
    640 px. Frames inside a clip are kept at a working scale chosen from the first face found
-   (the crop keeps at least 1.25 × ``size`` pixels; resized by a helper thread), so memory
+   (the crop keeps at least 1.25 × ``size`` pixels; 1/k when that allows halving, see
+   :func:`~tfbench.recipes.crop.working_scale`; resized by a helper thread), so memory
    is bounded by one clip.
 2. **track + crop** — once a clip's last frame has been seen, detections are linearly
    interpolated to every frame; the crop is one fixed square per clip: centre = median box
