@@ -105,12 +105,15 @@ def _fer_class():
     try:
         import tensorflow  # noqa: F401
     except ImportError:
+        import importlib.machinery
         import types
 
         from ai_edge_litert.interpreter import Interpreter
 
         names = ("tensorflow", "tensorflow.lite", "tensorflow.keras", "tensorflow.keras.models")
         modules = {name: types.ModuleType(name) for name in names}
+        for name, module in modules.items():  # a spec without a file: torch._dynamo's find_spec("tensorflow") skips it
+            module.__spec__ = importlib.machinery.ModuleSpec(name, None)
         modules["tensorflow"].lite = modules["tensorflow.lite"]
         modules["tensorflow.lite"].Interpreter = Interpreter
         modules["tensorflow"].keras = modules["tensorflow.keras"]
