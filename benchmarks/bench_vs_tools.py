@@ -1,7 +1,7 @@
 """tfbench evaluate against the tools researchers run today, each as they run it, plus the floor.
 
-Run: ``python -m benchmarks.bench_vs_tools [--clips 12] [--sizes 256,512] [--rounds 1] [--quick] [--set offline|full]``
-(``make benchmark``). ``--quick``: 4 clips at 256² only, one round (about two minutes idle).
+Run: ``python -m benchmarks.bench_vs_tools [--clips 12] [--sizes 256,512] [--rounds 1] [--quick] [--set offline|full] [--runs tools,tfbench,one-core,floor]``
+(``make benchmark``). ``--quick``: 4 clips at 256² only, one round (about seven minutes idle: the tools 130 s, tfbench 75 s, pinned 76 s, 2 workers 43 s, floor 75 s).
 
 Per size, rounds interleave (tools, tfbench 1 worker, tfbench 1 core, tfbench N workers,
 floor), each in a fresh subprocess so its peak RSS (its ``VmHWM`` plus the largest child's
